@@ -1,0 +1,104 @@
+"""Typed description of a dataset: where it comes from, what its channels and classes are, how it is cut.
+
+The published datasets are declared in :mod:`har.data.registry`; ``params.yaml`` may override the
+window, split and reader options of any of them (see :func:`har.data.registry.resolve`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class Source(_Strict):
+    """One downloadable file of a dataset (usually the official archive)."""
+
+    url: str
+    filename: str
+    sha256: str | None = Field(
+        default=None, description="sha256 of the file; None where the publisher gives no checksum"
+    )
+    git_blob_sha1: str | None = Field(
+        default=None, description="git blob id of the file where it is only published in a git repository"
+    )
+    note: str = ""
+
+
+class WindowSpec(_Strict):
+    """Sliding-window cut of continuous recordings."""
+
+    size: int = Field(gt=0, description="samples per window")
+    step: int = Field(gt=0, description="samples between window starts (size/2 = 50% overlap)")
+    label: Literal["segment", "last", "majority"] = Field(
+        default="segment",
+        description="segment: windows lie wholly inside one labelled segment; "
+        "last: label of the window's last sample; majority: most frequent label",
+    )
+
+
+class SplitSpec(_Strict):
+    """Subject-wise train/test split and leave-subjects-out folds."""
+
+    rule: str = Field(description="the split in words, as published")
+    test_subjects: list[int] = Field(default_factory=list)
+    train_subjects: list[int] | None = Field(
+        default=None, description="None: every subject not in test_subjects"
+    )
+    folds: list[list[int]] = Field(
+        default_factory=list, description="leave-subjects-out folds (each a list of held-out subjects)"
+    )
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> SplitSpec:
+        if self.train_subjects is not None:
+            both = sorted(set(self.train_subjects) & set(self.test_subjects))
+            if both:
+                raise ValueError(f"subjects {both} are in both train_subjects and test_subjects")
+        return self
+
+
+class DatasetSpec(_Strict):
+    """Everything har-lab knows about one dataset before reading it."""
+
+    name: str
+    title: str
+    format: str = Field(description="reader in har.data.formats")
+    homepage: str = ""
+    sources: list[Source] = Field(default_factory=list)
+    checksums: str | None = Field(
+        default=None, description="file in har/data/checksums pinning the sha256 of the extracted files"
+    )
+    bundled: str | None = Field(default=None, description="folder in the repository holding the data")
+    citation: str
+    licence: str
+    rate_hz: float = Field(gt=0)
+    channels: list[str]
+    groups: dict[str, list[str]]
+    classes: list[str]
+    window: WindowSpec
+    split: SplitSpec
+    options: dict[str, object] = Field(default_factory=dict, description="reader options")
+    notes: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_identifier(cls, value: str) -> str:
+        if not value.replace("_", "").isalnum() or not value[0].isalpha():
+            raise ValueError(f"dataset name {value!r} must be letters, digits and '_' (start with a letter)")
+        return value
+
+    @model_validator(mode="after")
+    def _groups_cover_channels(self) -> DatasetSpec:
+        known = set(self.channels)
+        for group, members in self.groups.items():
+            unknown = [m for m in members if m not in known]
+            if unknown:
+                raise ValueError(f"group {group!r} names unknown channels {unknown[:3]}")
+            if group in ("all",) or "+" in group:
+                raise ValueError(f"group name {group!r} is reserved")
+        return self
