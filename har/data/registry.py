@@ -23,7 +23,9 @@ UCI_BASIC = ["WALKING", "WALKING_UPSTAIRS", "WALKING_DOWNSTAIRS", "SITTING", "ST
 UCI_TRANSITIONS = ["STAND_TO_SIT", "SIT_TO_STAND", "SIT_TO_LIE", "LIE_TO_SIT", "STAND_TO_LIE", "LIE_TO_STAND"]
 UCI_TRAIN = [1, 3, 5, 6, 7, 8, 11, 14, 15, 16, 17, 19, 21, 22, 23, 25, 26, 27, 28, 29, 30]
 UCI_TEST = [2, 4, 9, 10, 12, 13, 18, 20, 24]
-UCI_SPLIT_RULE = "official UCI HAR split: 21 training / 9 test volunteers (70/30, chosen at random by the authors)"
+UCI_SPLIT_RULE = (
+    "official UCI HAR split: 21 training / 9 test volunteers (70/30, chosen at random by the authors)"
+)
 
 HAPT_CITATION = (
     "J.-L. Reyes-Ortiz, L. Oneto, A. Samà, X. Parra, D. Anguita. Transition-Aware Human Activity "
@@ -55,11 +57,18 @@ MYOGYM_CHANNELS = [f"emg_{i}" for i in range(1, 9)] + [f"acc_{a}" for a in XYZ] 
 OPP_ACC_SITES = ["RKN^", "HIP", "LUA^", "RUA_", "LH", "BACK", "RKN_", "RWR", "RUA^", "LUA_", "LWR", "RH"]
 OPP_IMUS = ["BACK", "RUA", "RLA", "LUA", "LLA"]
 OPP_SHOES = ["L-SHOE", "R-SHOE"]
-OPP_SHOE_AXES = ["EuX", "EuY", "EuZ", "Nav_Ax", "Nav_Ay", "Nav_Az", "Body_Ax", "Body_Ay", "Body_Az"] + [
-    f"AngVel{f}Frame{a}" for f in ("Body", "Nav") for a in "XYZ"
-] + ["Compass"]
+OPP_SHOE_AXES = (
+    ["EuX", "EuY", "EuZ", "Nav_Ax", "Nav_Ay", "Nav_Az", "Body_Ax", "Body_Ay", "Body_Az"]
+    + [f"AngVel{f}Frame{a}" for f in ("Body", "Nav") for a in "XYZ"]
+    + ["Compass"]
+)
 OPP_ACC = [f"Accelerometer {s} acc{a}" for s in OPP_ACC_SITES for a in "XYZ"]
-OPP_IMU = [f"InertialMeasurementUnit {s} {q}{a}" for s in OPP_IMUS for q in ("acc", "gyro", "magnetic") for a in "XYZ"]
+OPP_IMU = [
+    f"InertialMeasurementUnit {s} {q}{a}"
+    for s in OPP_IMUS
+    for q in ("acc", "gyro", "magnetic")
+    for a in "XYZ"
+]
 OPP_SHOE = [f"InertialMeasurementUnit {s} {axis}" for s in OPP_SHOES for axis in OPP_SHOE_AXES]
 OPP_GESTURES = {
     0: "Null", 406516: "Open Door 1", 406517: "Open Door 2", 404516: "Close Door 1", 404517: "Close Door 2",
@@ -300,5 +309,3 @@ def resolve(name: str, params_path: Path = Path("params.yaml")) -> DatasetSpec:
         f"unknown dataset {name!r} (known: {known}); declare your own under 'datasets:' in {params_path} "
         "with format: custom"
     )
-
-

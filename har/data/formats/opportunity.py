@@ -1,0 +1,87 @@
+"""OPPORTUNITY ``dataset/S{1-4}-ADL{1-5}.dat`` and ``S{1-4}-Drill.dat``: 250 whitespace-separated columns.
+
+The challenge setting: 113 body-worn channels (columns 2-134 without the IMU quaternions), 30 Hz,
+NaN gaps linearly interpolated, test = ADL4-5 of subjects 2 and 3. Tasks: gestures (ML_Both_Arms,
+18 classes incl. Null) and locomotion (5 classes incl. Null).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from har.data.formats import ReadResult
+from har.data.registry import OPP_GESTURES, OPP_LOCOMOTION
+from har.data.spec import DatasetSpec
+from har.data.textio import read_matrix
+from har.data.windows import Recording, cut_windows, fill_gaps
+from har.errors import BadInput
+
+N_COLUMNS = 250
+RUN_NAME = re.compile(r"^S(\d)-(ADL(\d)|Drill)\.dat(\.gz)?$")
+TEST_RUNS = {4, 5}  # ADL4 and ADL5 of the test subjects
+LABEL_COLUMN = {"locomotion": 243, "gestures": 249}  # 0-based
+TASK_LABELS = {"locomotion": OPP_LOCOMOTION, "gestures": OPP_GESTURES}
+
+
+def body_worn_columns() -> list[int]:
+    """0-based indices of the 113 body-worn channels: 36 accelerometers, 5 IMUs x 9 (no quaternions), 2 shoes."""
+    acc = list(range(1, 37))
+    imus = [37 + 13 * i + k for i in range(5) for k in range(9)]
+    shoes = list(range(102, 134))
+    return acc + imus + shoes
+
+
+class Options(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    task: Literal["gestures", "locomotion"] = "gestures"
+    subjects: list[int] = Field(default_factory=lambda: [1, 2, 3], description="subjects 1-4 to read")
+    nan_only_channels: Literal["zero", "error"] = Field(
+        "zero", description="a sensor missing for a whole run: zero-fill (published protocol) or error"
+    )
+
+
+def check_column_names(path: Path, channels: list[str]) -> None:
+    """If the archive's column_names.txt is there, make sure our channel selection matches it."""
+    names = dict(re.findall(r"^Column: (\d+) ([^;\r\n]+)", path.read_text(errors="replace"), re.M))
+    for col, channel in zip(body_worn_columns(), channels, strict=True):
+        if names.get(str(col + 1), "").strip() != channel:
+            raise BadInput(f"{path}: column {col + 1} is {names.get(str(col + 1))!r}, expected {channel!r}")
+
+
+def read(root: Path, spec: DatasetSpec, options: Options) -> ReadResult:
+    runs = sorted((m, p) for p in root.rglob("S*-*.dat*") if (m := RUN_NAME.match(p.name)))
+    runs = [(m, p) for m, p in runs if int(m[1]) in options.subjects]
+    if not runs:
+        raise BadInput(f"{root}: no S<n>-ADL<k>.dat / S<n>-Drill.dat files of subjects {options.subjects}")
+    for names in root.rglob("column_names.txt"):
+        check_column_names(names, spec.channels)
+    label_ids = TASK_LABELS[options.task]
+    lookup = {label_id: index for index, label_id in enumerate(label_ids)}
+    columns = body_worn_columns()
+    recordings, zero_filled = [], {}
+    for match, path in runs:
+        table = read_matrix(path, ncols=N_COLUMNS, allow_nan=True)
+        raw_labels = table[:, LABEL_COLUMN[options.task]]
+        unknown = sorted(set(np.unique(raw_labels[~np.isnan(raw_labels)]).astype(int)) - set(lookup))
+        if unknown:
+            raise BadInput(
+                f"{path}: {options.task} label {unknown[0]} is not in the label legend "
+                f"({', '.join(map(str, label_ids))})"
+            )
+        labels = np.array([lookup[int(v)] for v in np.nan_to_num(raw_labels)], dtype=np.int64)
+        signals, empty = fill_gaps(table[:, columns], spec.channels, str(path), options.nan_only_channels)
+        if empty:
+            zero_filled[path.name] = empty
+        subject = int(match[1])
+        adl = int(match[3]) if match[3] else None
+        is_test = subject in spec.split.test_subjects and adl in TEST_RUNS
+        recordings.append(Recording(path.name.split(".")[0], subject, signals, labels, test=is_test))
+    notes: dict[str, object] = {"runs": [r.name for r in recordings], "task": options.task}
+    if zero_filled:
+        notes["zero_filled_channels"] = zero_filled
+    return ReadResult(cut_windows(recordings, spec.window), list(label_ids.values()), notes)

@@ -1,0 +1,77 @@
+"""``har data prepare``: fetched files -> ``data/prepared/<dataset>/`` (X, y, subject, split, meta.json)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+
+from har import __version__
+from har.atomic import atomic_dir
+from har.data.formats import reader
+from har.data.spec import DatasetSpec
+from har.data.splits import assign_split
+from har.data.windows import fit_normalisation
+from har.errors import BadInput, validation_message
+
+
+def reader_options(spec: DatasetSpec, params_path: Path | str = "params.yaml") -> Any:
+    """The reader's typed options; BadInput names the key of params.yaml that is wrong."""
+    try:
+        return reader(spec.format).Options.model_validate(spec.options)
+    except ValidationError as exc:
+        raise BadInput(validation_message(params_path, f"datasets.{spec.name}.options", exc)) from exc
+
+
+def prepare(
+    spec: DatasetSpec, raw_root: Path, out_dir: Path, params_path: Path | str = "params.yaml"
+) -> Path:
+    """Read, window, split and normalise one dataset; write it atomically to ``out_dir/<name>``."""
+    if not raw_root.is_dir():
+        raise BadInput(f"{raw_root}: not found; run 'har data fetch {spec.name}' first")
+    options = reader_options(spec, params_path)
+    result = reader(spec.format).read(raw_root, spec, options)
+    split = assign_split(result.windows, spec.split)
+    X = result.windows.X[split.keep]
+    y = result.windows.y[split.keep]
+    subject = result.windows.subject[split.keep]
+    test = split.test[split.keep]
+    mean, std = fit_normalisation(X, ~test)
+    n_classes = len(result.classes)
+    meta: dict[str, Any] = {
+        "dataset": spec.name,
+        "title": spec.title,
+        "format": spec.format,
+        "rate_hz": spec.rate_hz,
+        "channels": spec.channels,
+        "groups": spec.groups,
+        "classes": result.classes,
+        "window": spec.window.model_dump(),
+        "split": split.info,
+        "normalization": {
+            "fitted_on": "train",
+            "mean": [round(float(v), 8) for v in mean],
+            "std": [round(float(v), 8) for v in std],
+        },
+        "options": options.model_dump(),
+        "shape": list(X.shape),
+        "class_counts": {
+            "train": np.bincount(y[~test], minlength=n_classes).tolist(),
+            "test": np.bincount(y[test], minlength=n_classes).tolist(),
+        },
+        "citation": spec.citation,
+        "licence": spec.licence,
+        "notes": result.notes,
+        "har_version": __version__,
+    }
+    target = out_dir / spec.name
+    with atomic_dir(target) as tmp:
+        np.save(tmp / "X.npy", np.ascontiguousarray(X, dtype=np.float32))
+        np.save(tmp / "y.npy", y.astype(np.int64))
+        np.save(tmp / "subject.npy", subject.astype(np.int32))
+        np.save(tmp / "split.npy", test.astype(np.uint8))
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return target
