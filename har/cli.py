@@ -78,13 +78,21 @@ def data_list(params: ParamsOpt = Path("params.yaml")) -> None:
 
 
 @data_app.command("info")
-def data_info(name: NameArg, params: ParamsOpt = Path("params.yaml")) -> None:
+def data_info(
+    name: NameArg,
+    sensors: Annotated[
+        str, typer.Option("--sensors", help="Sensor permutation to show, e.g. 'acc+gyro' or 'all'.")
+    ] = "all",
+    params: ParamsOpt = Path("params.yaml"),
+) -> None:
     """Show a dataset's sources, checksums, citation, licence, channels, classes, split and window;
     and, once prepared, shapes and per-class window counts per split."""
     from har.config import data_settings
     from har.data.registry import resolve
+    from har.sensors import canonical, channels_of
 
     spec = resolve(name, params)
+    chosen = channels_of(sensors, spec.groups, spec.channels, name)
     settings = data_settings(params)
     out.print(f"[bold]{spec.name}[/bold]: {spec.title}")
     facts = Table.grid(padding=(0, 2))
@@ -115,6 +123,7 @@ def data_info(name: NameArg, params: ParamsOpt = Path("params.yaml")) -> None:
     facts.add_row("split", spec.split.rule)
     if spec.split.folds:
         facts.add_row("folds", " | ".join(",".join(map(str, f)) for f in spec.split.folds))
+    facts.add_row("sensors", f"{canonical(sensors, spec.groups, name)}: {len(chosen)} channels")
     if spec.options:
         facts.add_row("options", ", ".join(f"{k}={v}" for k, v in spec.options.items()))
     if spec.notes:
@@ -128,7 +137,9 @@ def data_info(name: NameArg, params: ParamsOpt = Path("params.yaml")) -> None:
 
     prepared = load_prepared(folder)
     meta = prepared.meta
+    n, t, _ = meta["shape"]
     out.print(f"\nprepared in {folder}: X {tuple(meta['shape'])} float32")
+    out.print(f"sensors {canonical(sensors, spec.groups, name)}: X ({n}, {t}, {len(chosen)})")
     counts = Table(title="windows per class and split")
     counts.add_column("class")
     for part in ("train", "test"):
