@@ -54,6 +54,7 @@ def _root(
 def data_list(params: ParamsOpt = Path("params.yaml")) -> None:
     """List every known dataset (built-in and custom ones declared in params.yaml)."""
     from har.config import data_settings
+    from har.data.prepare import expected_classes
     from har.data.registry import dataset_names, load_params, resolve
 
     settings = data_settings(params)
@@ -69,7 +70,7 @@ def data_list(params: ParamsOpt = Path("params.yaml")) -> None:
             f"{spec.rate_hz:g} Hz",
             str(len(spec.channels)),
             "+".join(spec.groups),
-            str(len(spec.classes)),
+            str(len(expected_classes(spec, params))),
             f"{w.size}/{w.step} {w.label}",
             "yes" if (settings.raw_dir / name).is_dir() else "-",
             "yes" if (settings.prepared_dir / name / "meta.json").is_file() else "-",
@@ -88,6 +89,7 @@ def data_info(
     """Show a dataset's sources, checksums, citation, licence, channels, classes, split and window;
     and, once prepared, shapes and per-class window counts per split."""
     from har.config import data_settings
+    from har.data.prepare import expected_classes
     from har.data.registry import resolve
     from har.sensors import canonical, channels_of
 
@@ -115,7 +117,8 @@ def data_info(
     facts.add_row("licence", spec.licence)
     facts.add_row("rate", f"{spec.rate_hz:g} Hz")
     facts.add_row("groups", "\n".join(f"{g} ({len(c)}): {', '.join(c)}" for g, c in spec.groups.items()))
-    facts.add_row("classes", f"{len(spec.classes)}: {', '.join(spec.classes)}")
+    classes = expected_classes(spec, params)
+    facts.add_row("classes", f"{len(classes)}: {', '.join(classes)}")
     w = spec.window
     facts.add_row(
         "window", f"{w.size} samples ({w.size / spec.rate_hz:g} s), step {w.step}, label: {w.label}"

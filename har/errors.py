@@ -23,4 +23,5 @@ def validation_message(path: object, prefix: str, exc: Exception) -> str:
     err = errors()[0]
     loc = ".".join(str(p) for p in err["loc"])
     where = f"{prefix}.{loc}" if loc and prefix else (loc or prefix)
-    return f"{path}: {where}: {err['msg']}"
+    message = str(err["msg"]).removeprefix("Value error, ")
+    return f"{path}: {where}: {message}" if where else f"{path}: {message}"

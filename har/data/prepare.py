@@ -26,6 +26,14 @@ def reader_options(spec: DatasetSpec, params_path: Path | str = "params.yaml") -
         raise BadInput(validation_message(params_path, f"datasets.{spec.name}.options", exc)) from exc
 
 
+def expected_classes(spec: DatasetSpec, params_path: Path | str = "params.yaml") -> list[str]:
+    """The class list the reader will produce with the dataset's options (before reading any data)."""
+    module = reader(spec.format)
+    if hasattr(module, "classes"):
+        return module.classes(reader_options(spec, params_path))
+    return list(spec.classes)
+
+
 def prepare(
     spec: DatasetSpec, raw_root: Path, out_dir: Path, params_path: Path | str = "params.yaml"
 ) -> Path:

@@ -250,7 +250,6 @@ def _builtin() -> dict[str, DatasetSpec]:
 
 BUILTIN: dict[str, DatasetSpec] = _builtin()
 OVERRIDABLE = {"window", "split", "options"}
-CUSTOM_KEYS = {"format", "source"}
 
 
 def load_params(path: Path = Path("params.yaml")) -> dict[str, Any]:

@@ -133,7 +133,7 @@ def read(root: Path, spec: DatasetSpec, options: Options) -> ReadResult:
                 f"{path}: label {outside[0]!r} is not in the class list {classes} of dataset.yaml; "
                 "add it to 'classes' or fix the file"
             )
-        labels = np.array([-1 if s is None else lookup[s] for s in strings], dtype=np.int64)
+        labels = np.array([-1 if pd.isna(s) else lookup[s] for s in strings], dtype=np.int64)
         signals, _ = fill_gaps(table[spec.channels].to_numpy(np.float64), spec.channels, str(path))
         subject = pd.to_numeric(table[options.subject_column], errors="coerce").to_numpy()
         if np.isnan(subject).any():

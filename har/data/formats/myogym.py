@@ -6,6 +6,7 @@ raw_data_labels: column 1 exercise 1-30 or 99 (NULL), column 2 person 1-10. 50 H
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -26,19 +27,35 @@ class Options(BaseModel):
 
 
 def find(root: Path) -> Path:
-    hits = sorted(root.rglob("*.mat"))
+    hits = sorted(p for p in root.rglob("*.mat*") if p.name.endswith((".mat", ".mat.gz")))
     if not hits:
         raise BadInput(f"{root}: no MyoGym.mat found; run 'har data fetch myogym' or fix the mirror")
     return hits[0]
+
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def is_hdf5(source: Path | io.BytesIO) -> bool:
+    """HDF5 files (MATLAB v7.3) carry the signature at offset 0 or after a 512, 1024, 2048 byte user block."""
+    if isinstance(source, Path):
+        with source.open("rb") as handle:
+            head = handle.read(2056)
+    else:
+        head = source.getvalue()[:2056]
+    return any(head[o : o + 8] == HDF5_SIGNATURE for o in (0, 512, 1024, 2048))
 
 
 def load_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """``raw_data`` and ``raw_data_labels`` as [N, 17] and [N, 2] arrays, from MATLAB v5 or v7.3 files."""
     import h5py
 
+    from har.data.textio import read_bytes
+
+    source = io.BytesIO(read_bytes(path)) if path.suffix == ".gz" else path
     try:
-        if h5py.is_hdf5(path):  # v7.3: HDF5 stores MATLAB's column-major matrices transposed
-            with h5py.File(path, "r") as f:
+        if is_hdf5(source):  # v7.3: HDF5 stores MATLAB's column-major matrices transposed
+            with h5py.File(source, "r") as f:
                 missing = [k for k in ("raw_data", "raw_data_labels") if k not in f]
                 if missing:
                     raise BadInput(f"{path}: variable {missing[0]!r} not found; is this MyoGym.mat?")
@@ -46,7 +63,7 @@ def load_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
         else:
             from scipy.io import loadmat
 
-            mat = loadmat(path, variable_names=["raw_data", "raw_data_labels"])
+            mat = loadmat(source, variable_names=["raw_data", "raw_data_labels"])
             missing = [k for k in ("raw_data", "raw_data_labels") if k not in mat]
             if missing:
                 raise BadInput(f"{path}: variable {missing[0]!r} not found; is this MyoGym.mat?")

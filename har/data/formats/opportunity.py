@@ -45,6 +45,10 @@ class Options(BaseModel):
     )
 
 
+def classes(options: Options) -> list[str]:
+    return list(TASK_LABELS[options.task].values())
+
+
 def check_column_names(path: Path, channels: list[str]) -> None:
     """If the archive's column_names.txt is there, make sure our channel selection matches it."""
     names = dict(re.findall(r"^Column: (\d+) ([^;\r\n]+)", path.read_text(errors="replace"), re.M))
@@ -54,7 +58,9 @@ def check_column_names(path: Path, channels: list[str]) -> None:
 
 
 def read(root: Path, spec: DatasetSpec, options: Options) -> ReadResult:
-    runs = sorted((m, p) for p in root.rglob("S*-*.dat*") if (m := RUN_NAME.match(p.name)))
+    runs = sorted(
+        ((m, p) for p in root.rglob("S*-*.dat*") if (m := RUN_NAME.match(p.name))), key=lambda mp: mp[1]
+    )
     runs = [(m, p) for m, p in runs if int(m[1]) in options.subjects]
     if not runs:
         raise BadInput(f"{root}: no S<n>-ADL<k>.dat / S<n>-Drill.dat files of subjects {options.subjects}")
@@ -84,4 +90,4 @@ def read(root: Path, spec: DatasetSpec, options: Options) -> ReadResult:
     notes: dict[str, object] = {"runs": [r.name for r in recordings], "task": options.task}
     if zero_filled:
         notes["zero_filled_channels"] = zero_filled
-    return ReadResult(cut_windows(recordings, spec.window), list(label_ids.values()), notes)
+    return ReadResult(cut_windows(recordings, spec.window), classes(options), notes)

@@ -36,6 +36,10 @@ class Options(BaseModel):
     gravity_order: int = Field(3, ge=1)
 
 
+def classes(options: Options) -> list[str]:
+    return UCI_BASIC if options.activities == "basic" else UCI_BASIC + UCI_TRANSITIONS
+
+
 def raw_dir(root: Path) -> Path:
     """The folder holding ``labels.txt`` (``RawData/``), wherever the archive put it."""
     hits = sorted(p.parent for p in root.rglob("labels.txt*") if p.name in ("labels.txt", "labels.txt.gz"))
@@ -108,8 +112,7 @@ def read(root: Path, spec: DatasetSpec, options: Options) -> ReadResult:
             if activity <= n_classes:
                 per_sample[start - 1 : end] = activity - 1
         recordings.append(Recording(f"exp{exp:02d}_user{user:02d}", user, signals, per_sample))
-    classes = UCI_BASIC if n_classes == 6 else UCI_BASIC + UCI_TRANSITIONS
     notes: dict[str, object] = {"experiments": len(experiments)}
     if missing:
         notes["experiments_missing"] = len(missing)
-    return ReadResult(cut_windows(recordings, spec.window), list(classes), notes)
+    return ReadResult(cut_windows(recordings, spec.window), classes(options), notes)

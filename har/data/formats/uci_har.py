@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from har.data.formats import ReadResult
 from har.data.registry import UCI_CHANNELS
 from har.data.spec import DatasetSpec
-from har.data.textio import find_file, read_matrix
+from har.data.textio import find_file, read_bytes, read_matrix
 from har.data.windows import Windows
 from har.errors import BadInput
 
@@ -30,7 +30,7 @@ def dataset_dir(root: Path) -> Path:
 
 
 def read_classes(folder: Path) -> list[str]:
-    table = find_file(folder, "activity_labels.txt").read_text().split()
+    table = read_bytes(find_file(folder, "activity_labels.txt")).decode().split()
     return table[1::2]
 
 
@@ -57,6 +57,11 @@ def read_split(folder: Path, split: str, n_classes: int) -> tuple[np.ndarray, np
 
 
 def read(root: Path, spec: DatasetSpec, options: Options) -> ReadResult:
+    if (spec.window.size, spec.window.step) != (WINDOW, WINDOW // 2):
+        raise BadInput(
+            f"datasets.{spec.name}.window: UCI HAR is published as 128-sample windows with 50% overlap; "
+            "remove the override (use uci_hapt to re-window the raw signals)"
+        )
     folder = dataset_dir(root)
     classes = read_classes(folder)
     parts = [read_split(folder, split, len(classes)) for split in ("train", "test")]
