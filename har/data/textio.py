@@ -47,4 +47,9 @@ def read_matrix(
         raise BadInput(f"{path}: not a numeric table ({str(exc).splitlines()[0]})") from exc
     if ncols is not None and table.shape[1] != ncols:
         raise BadInput(f"{path}: expected {ncols} columns, found {table.shape[1]}; is this the right file?")
-    return table.to_numpy()
+    values = table.to_numpy()
+    if not allow_nan and np.isnan(values).any():  # pandas pads a short row with NaN
+        row = int(np.flatnonzero(np.isnan(values).any(axis=1))[0]) + 1
+        width = ncols if ncols is not None else table.shape[1]
+        raise BadInput(f"{path}: row {row} has fewer than {width} values or a missing value; fetch it again")
+    return values

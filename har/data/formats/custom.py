@@ -65,6 +65,8 @@ def load_custom_spec(name: str, entry: dict[str, Any], params_path: Path) -> Dat
             f"{params_path}: datasets.{name}.source is missing; name the folder of your recordings"
         )
     folder = Path(str(entry["source"]))
+    if not folder.is_absolute():  # relative to the params file, like every path in it
+        folder = Path(params_path).parent / folder
     spec_path = folder / SPEC_FILE
     if not spec_path.is_file():
         raise BadInput(
@@ -72,6 +74,8 @@ def load_custom_spec(name: str, entry: dict[str, Any], params_path: Path) -> Dat
         )
     try:
         raw = yaml.safe_load(spec_path.read_text()) or {}
+        if not isinstance(raw, dict):
+            raise BadInput(f"{spec_path}: expected a mapping of keys (rate_hz, groups, window, split, ...)")
         raw.update({k: entry[k] for k in ("window", "split") if k in entry})
         desc = CustomFile.model_validate(raw)
     except yaml.YAMLError as exc:
@@ -103,6 +107,15 @@ def load_custom_spec(name: str, entry: dict[str, Any], params_path: Path) -> Dat
         raise BadInput(validation_message(spec_path, "", exc)) from exc
 
 
+def label_text(value: object) -> str | None:
+    """Labels compare as text; a numeric column with blanks reads as floats, so 1.0 is '1'."""
+    if pd.isna(value):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def read_table(path: Path) -> pd.DataFrame:
     try:
         return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
@@ -120,20 +133,19 @@ def read(root: Path, spec: DatasetSpec, options: Options) -> ReadResult:
         missing = [c for c in needed if c not in table.columns]
         if missing:
             raise BadInput(f"{path}: column {missing[0]!r} is missing (dataset.yaml names it); fix the file")
-    found = sorted({str(v) for _, t in tables for v in t[options.label_column].dropna().unique()})
+    found = sorted({label_text(v) for _, t in tables for v in t[options.label_column].dropna().unique()})
     classes = spec.classes or found
     lookup = {c: i for i, c in enumerate(classes)}
     recordings = []
     for path, table in tables:
-        labels_raw = table[options.label_column]
-        strings = labels_raw.map(lambda v: None if pd.isna(v) else str(v))
-        outside = sorted({s for s in strings.dropna() if s not in lookup})
+        strings = [label_text(v) for v in table[options.label_column]]
+        outside = sorted({s for s in strings if s is not None and s not in lookup})
         if outside:
             raise BadInput(
                 f"{path}: label {outside[0]!r} is not in the class list {classes} of dataset.yaml; "
                 "add it to 'classes' or fix the file"
             )
-        labels = np.array([-1 if pd.isna(s) else lookup[s] for s in strings], dtype=np.int64)
+        labels = np.array([-1 if s is None else lookup[s] for s in strings], dtype=np.int64)
         signals, _ = fill_gaps(table[spec.channels].to_numpy(np.float64), spec.channels, str(path))
         subject = pd.to_numeric(table[options.subject_column], errors="coerce").to_numpy()
         if np.isnan(subject).any():

@@ -72,6 +72,11 @@ def read(root: Path, spec: DatasetSpec, options: Options) -> ReadResult:
     recordings, zero_filled = [], {}
     for match, path in runs:
         table = read_matrix(path, ncols=N_COLUMNS, allow_nan=True)
+        short = np.flatnonzero(np.isnan(table[:, min(LABEL_COLUMN.values()) :]).any(axis=1))
+        if len(short):  # label tracks are never NaN: the row was cut short (read_matrix pads it with NaN)
+            raise BadInput(
+                f"{path}: row {short[0] + 1} has fewer than {N_COLUMNS} values (no label); fetch the file again"
+            )
         raw_labels = table[:, LABEL_COLUMN[options.task]]
         unknown = sorted(set(np.unique(raw_labels[~np.isnan(raw_labels)]).astype(int)) - set(lookup))
         if unknown:

@@ -66,8 +66,10 @@ def read_experiment(folder: Path, exp: int, user: int) -> tuple[np.ndarray, np.n
     """Raw acc and gyro [T, 3] of one experiment (plain or .gz files)."""
     from har.data.textio import find_file
 
-    acc = read_matrix(find_file(folder, f"acc_exp{exp:02d}_user{user:02d}.txt"), ncols=3)
-    gyro = read_matrix(find_file(folder, f"gyro_exp{exp:02d}_user{user:02d}.txt"), ncols=3)
+    acc, gyro = (
+        read_matrix(find_file(folder, f"{sensor}_exp{exp:02d}_user{user:02d}.txt"), ncols=3)
+        for sensor in ("acc", "gyro")
+    )
     if len(acc) != len(gyro):
         raise BadInput(f"{folder}: experiment {exp} has {len(acc)} acc but {len(gyro)} gyro samples")
     return acc, gyro
