@@ -314,7 +314,12 @@ def verify_members(spec: DatasetSpec, root: Path) -> int:
             "complete the mirror folder"
         )
     for sha, rel, match, gz in located:
-        actual = file_digest(found[match], decompress_gz=gz)
+        try:
+            actual = file_digest(found[match], decompress_gz=gz)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise BadInput(
+                f"{spec.name}/{match}: corrupt gzip file ({exc}); delete {spec.name} and fetch it again"
+            ) from exc
         if actual != sha:
             raise BadInput(
                 f"{spec.name}/{match}: sha256 mismatch with {pin_file.name} ({rel}): expected {sha}, got "
@@ -329,6 +334,15 @@ def _locate(rel: str, by_name: dict[str, list[str]]) -> str | None:
     """The shortest tree path equal to ``rel`` or ending with ``/rel``."""
     hits = [p for p in by_name.get(PurePosixPath(rel).name, []) if p == rel or p.endswith("/" + rel)]
     return min(hits, key=len) if hits else None
+
+
+def pinned_sha256(pin_name: str, relpath: str) -> str:
+    """The sha256 that ``har/data/checksums/<pin_name>`` pins for ``relpath``."""
+    pin_file = CHECKSUM_DIR / pin_name
+    for sha, rel in _read_pins(pin_file):
+        if rel == relpath:
+            return sha
+    raise HarError(f"{pin_file}: no pin for {relpath}; the installation is incomplete")
 
 
 def _read_pins(pin_file: Path) -> list[tuple[str, str]]:

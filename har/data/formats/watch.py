@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from har.data.fetch import pinned_sha256
 from har.data.formats import ReadResult
 from har.data.spec import DatasetSpec
 from har.data.textio import read_bytes
 from har.data.windows import Recording, cut_windows
 from har.errors import BadInput
 
-SHA256 = "eb122f23cdf06ef6bd6c6c5312958ec5cf9d038e2e6d457b8081662c75a42537"
 CHANNELS_IN_FILE = ["ax", "ay", "az", "wx", "wy", "wz"]
 
 
@@ -36,9 +36,10 @@ def load_verified(path: Path) -> dict:
     """Unpickle only the exact published file: pickles can run code, so the sha256 is checked first."""
     raw = read_bytes(path)
     digest = hashlib.sha256(raw).hexdigest()
-    if digest != SHA256:
+    published = pinned_sha256("watch.sha256", "watch_dataset.npy")
+    if digest != published:
         raise BadInput(
-            f"{path}: sha256 {digest} is not the published {SHA256}; refusing to unpickle it. "
+            f"{path}: sha256 {digest} is not the published {published}; refusing to unpickle it. "
             "Fetch the file again ('har data fetch watch')"
         )
     return np.load(io.BytesIO(raw), allow_pickle=True).item()
