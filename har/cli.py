@@ -58,22 +58,26 @@ def data_list(params: ParamsOpt = Path("params.yaml")) -> None:
     from har.data.registry import dataset_names, load_params, resolve
 
     settings = data_settings(params)
-    table = Table(title="datasets", show_lines=False)
-    for col in ("name", "format", "rate", "channels", "groups", "classes", "window", "fetched", "prepared"):
-        table.add_column(col)
+    table = Table(title="datasets (details: har data info NAME)")
+    for col in ("name", "Hz", "ch", "classes", "window", "groups", "status"):
+        table.add_column(col, no_wrap=col in ("name", "window", "status"))
     for name in dataset_names(load_params(params)):
         spec = resolve(name, params)
         w = spec.window
+        if (settings.prepared_dir / name / "meta.json").is_file():
+            status = "prepared"
+        elif (settings.raw_dir / name).is_dir():
+            status = "fetched"
+        else:
+            status = "-"
         table.add_row(
             name,
-            spec.format,
-            f"{spec.rate_hz:g} Hz",
+            f"{spec.rate_hz:g}",
             str(len(spec.channels)),
-            "+".join(spec.groups),
             str(len(expected_classes(spec, params))),
             f"{w.size}/{w.step} {w.label}",
-            "yes" if (settings.raw_dir / name).is_dir() else "-",
-            "yes" if (settings.prepared_dir / name / "meta.json").is_file() else "-",
+            ", ".join(spec.groups),
+            status,
         )
     out.print(table)
 
