@@ -204,6 +204,12 @@ def data_prepare(name: NameArg, params: ParamsOpt = Path("params.yaml")) -> None
         f"{windows['test']} test windows, {len(meta['classes'])} classes "
         f"({time.perf_counter() - start:.1f} s)"
     )
+    if meta.get("reference_windows"):
+        ref, diff = meta["reference_windows"]["published"], meta["reference_windows"]["difference_pct"]
+        out.print(
+            f"published: {ref['train']} train / {ref['test']} test windows "
+            f"(ours {diff['train']:+.1f}% / {diff['test']:+.1f}%)"
+        )
 
 
 @data_app.command("permutations")

@@ -47,6 +47,8 @@ def test_uci_hapt_reproduces_uci_har_windows(hapt_raw: Path, tmp_path: Path) -> 
     for part, mask in (("train", ~data.test), ("test", data.test)):
         ratio = mask.sum() / UCI_HAR_WINDOWS[part]
         assert 0.95 <= ratio <= 1.05, f"{part}: {mask.sum()} windows vs UCI HAR {UCI_HAR_WINDOWS[part]}"
+    assert meta["reference_windows"]["published"] == UCI_HAR_WINDOWS
+    assert all(abs(v) <= 5 for v in meta["reference_windows"]["difference_pct"].values())
     assert np.bincount(data.y[~data.test]).tolist() == HAPT_TRAIN[:6]
     assert np.bincount(data.y[data.test]).tolist() == HAPT_TEST[:6]
     # the filters did their job: gravity gone from body_acc, |total_acc| ~ 1 g when lying still

@@ -34,6 +34,20 @@ def expected_classes(spec: DatasetSpec, params_path: Path | str = "params.yaml")
     return list(spec.classes)
 
 
+def reference_comparison(spec: DatasetSpec, windows: dict[str, int]) -> dict[str, Any] | None:
+    """Our window counts against the published ones (UCI HAR: 7352 / 2947), as signed percentages.
+
+    Only meaningful for the default task (6 basic activities for UCI HAPT); None otherwise.
+    """
+    if spec.reference_windows is None or spec.options.get("activities", "basic") != "basic":
+        return None
+    ref = spec.reference_windows
+    return {
+        "published": ref,
+        "difference_pct": {k: round(100 * (windows[k] / ref[k] - 1), 2) for k in ref},
+    }
+
+
 def prepare(
     spec: DatasetSpec, raw_root: Path, out_dir: Path, params_path: Path | str = "params.yaml"
 ) -> Path:
@@ -70,6 +84,7 @@ def prepare(
             "train": np.bincount(y[~test], minlength=n_classes).tolist(),
             "test": np.bincount(y[test], minlength=n_classes).tolist(),
         },
+        "reference_windows": reference_comparison(spec, split.info["windows"]),
         "citation": spec.citation,
         "licence": spec.licence,
         "notes": result.notes,

@@ -105,6 +105,7 @@ def _builtin() -> dict[str, DatasetSpec]:
         window=WindowSpec(size=128, step=64, label="segment"),
         split=SplitSpec(rule=UCI_SPLIT_RULE, train_subjects=UCI_TRAIN, test_subjects=UCI_TEST),
         options=dict(HAPT_OPTIONS),
+        reference_windows={"train": 7352, "test": 2947},
         notes="Preprocessed as UCI HAR: median filter, 3rd-order 20 Hz low-pass Butterworth, 0.3 Hz "
         "Butterworth gravity/body split; 6 basic activities by default (options.activities: all for 12).",
     )
@@ -121,6 +122,7 @@ def _builtin() -> dict[str, DatasetSpec]:
                 test_subjects=[2, 4],
             ),
             "options": dict(HAPT_OPTIONS),
+            "reference_windows": None,
         }
     )
     uci_har = DatasetSpec(
@@ -147,6 +149,7 @@ def _builtin() -> dict[str, DatasetSpec]:
         classes=UCI_BASIC,
         window=WindowSpec(size=128, step=64, label="segment"),
         split=SplitSpec(rule=UCI_SPLIT_RULE, train_subjects=UCI_TRAIN, test_subjects=UCI_TEST),
+        reference_windows={"train": 7352, "test": 2947},
         notes="Already windowed by the publisher (7352 train / 2947 test windows); window settings are fixed.",
     )
     myogym = DatasetSpec(

@@ -83,6 +83,9 @@ class DatasetSpec(_Strict):
     window: WindowSpec
     split: SplitSpec
     options: dict[str, object] = Field(default_factory=dict, description="reader options")
+    reference_windows: dict[str, int] | None = Field(
+        default=None, description="published train/test window counts to compare the prepared data with"
+    )
     notes: str = ""
 
     @field_validator("name")
