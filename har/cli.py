@@ -93,7 +93,7 @@ def data_info(
     """Show a dataset's sources, checksums, citation, licence, channels, classes, split and window;
     and, once prepared, shapes and per-class window counts per split."""
     from har.config import data_settings
-    from har.data.prepare import expected_classes
+    from har.data.prepare import expected_classes, reader_options
     from har.data.registry import resolve
     from har.sensors import canonical, channels_of
 
@@ -131,8 +131,9 @@ def data_info(
     if spec.split.folds:
         facts.add_row("folds", " | ".join(",".join(map(str, f)) for f in spec.split.folds))
     facts.add_row("sensors", f"{canonical(sensors, spec.groups, name)}: {len(chosen)} channels")
-    if spec.options:
-        facts.add_row("options", ", ".join(f"{k}={v}" for k, v in spec.options.items()))
+    options = reader_options(spec, params).model_dump()
+    if options:
+        facts.add_row("options", ", ".join(f"{k}={v}" for k, v in options.items()))
     if spec.notes:
         facts.add_row("notes", spec.notes)
     out.print(facts)

@@ -32,14 +32,6 @@ HAPT_CITATION = (
     "Recognition Using Smartphones. Neurocomputing 171 (2016) 754-767."
 )
 HAPT_LICENCE = "CC BY 4.0 (UCI Machine Learning Repository); cite the paper"
-HAPT_OPTIONS: dict[str, object] = {
-    "activities": "basic",
-    "median_kernel": 3,
-    "lowpass_hz": 20.0,
-    "lowpass_order": 3,
-    "gravity_hz": 0.3,
-    "gravity_order": 3,
-}
 
 MYOGYM_EXERCISES = [
     "Seated Cable Rows", "One-Arm Dumbbell Row", "Wide-Grip Pulldown Behind The Neck",
@@ -81,6 +73,15 @@ OPP_LOCOMOTION = {0: "Null", 1: "Stand", 2: "Walk", 4: "Sit", 5: "Lie"}
 
 
 def _builtin() -> dict[str, DatasetSpec]:
+    uci_common: dict[str, Any] = {
+        "rate_hz": 50,
+        "channels": UCI_CHANNELS,
+        "groups": UCI_GROUPS,
+        "classes": UCI_BASIC,
+        "window": WindowSpec(size=128, step=64, label="segment"),
+        "split": SplitSpec(rule=UCI_SPLIT_RULE, train_subjects=UCI_TRAIN, test_subjects=UCI_TEST),
+        "reference_windows": {"train": 7352, "test": 2947},
+    }
     hapt = DatasetSpec(
         name="uci_hapt",
         title="UCI HAPT v2.1: smartphone raw acc + gyro of 30 volunteers (raw source of UCI HAR)",
@@ -98,14 +99,7 @@ def _builtin() -> dict[str, DatasetSpec]:
         checksums="uci_hapt.sha256",
         citation=HAPT_CITATION,
         licence=HAPT_LICENCE,
-        rate_hz=50,
-        channels=UCI_CHANNELS,
-        groups=UCI_GROUPS,
-        classes=UCI_BASIC,
-        window=WindowSpec(size=128, step=64, label="segment"),
-        split=SplitSpec(rule=UCI_SPLIT_RULE, train_subjects=UCI_TRAIN, test_subjects=UCI_TEST),
-        options=dict(HAPT_OPTIONS),
-        reference_windows={"train": 7352, "test": 2947},
+        **uci_common,
         notes="Preprocessed as UCI HAR: median filter, 3rd-order 20 Hz low-pass Butterworth, 0.3 Hz "
         "Butterworth gravity/body split; 6 basic activities by default (options.activities: all for 12).",
     )
@@ -121,7 +115,6 @@ def _builtin() -> dict[str, DatasetSpec]:
                 train_subjects=[1, 3, 5],
                 test_subjects=[2, 4],
             ),
-            "options": dict(HAPT_OPTIONS),
             "reference_windows": None,
         }
     )
@@ -143,13 +136,7 @@ def _builtin() -> dict[str, DatasetSpec]:
         citation="D. Anguita, A. Ghio, L. Oneto, X. Parra, J. L. Reyes-Ortiz. A Public Domain Dataset for "
         "Human Activity Recognition Using Smartphones. ESANN 2013.",
         licence="CC BY 4.0 (UCI Machine Learning Repository); README: cite the authors, no commercial use",
-        rate_hz=50,
-        channels=UCI_CHANNELS,
-        groups=UCI_GROUPS,
-        classes=UCI_BASIC,
-        window=WindowSpec(size=128, step=64, label="segment"),
-        split=SplitSpec(rule=UCI_SPLIT_RULE, train_subjects=UCI_TRAIN, test_subjects=UCI_TEST),
-        reference_windows={"train": 7352, "test": 2947},
+        **uci_common,
         notes="Already windowed by the publisher (7352 train / 2947 test windows); window settings are fixed.",
     )
     myogym = DatasetSpec(
@@ -213,7 +200,6 @@ def _builtin() -> dict[str, DatasetSpec]:
             test_subjects=[2, 3],
             train_subjects=None,
         ),
-        options={"task": "gestures", "subjects": [1, 2, 3], "nan_only_channels": "zero"},
         notes="113 body-worn channels (quaternions dropped), NaN gaps linearly interpolated; window label = "
         "label of the last sample (DeepConvLSTM protocol). options.task: gestures (18 classes incl. Null) "
         "or locomotion (5 incl. Null).",
