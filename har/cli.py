@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from har import __version__
-from har.errors import HarError
+from har.errors import BadInput, HarError
 
 app = typer.Typer(
     help="har-lab: human-activity-recognition experiments, from raw sensor data to registered models.",
@@ -25,6 +25,10 @@ data_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(data_app, name="data")
+models_app = typer.Typer(
+    help="The model zoo: architectures, presets and parameter counts.", no_args_is_help=True
+)
+app.add_typer(models_app, name="models")
 
 out = Console()
 err = Console(stderr=True)
@@ -230,6 +234,196 @@ def data_permutations(name: NameArg, params: ParamsOpt = Path("params.yaml")) ->
         shown = ", ".join(names) if len(names) <= 9 else ", ".join(names[:8]) + f", ... (+{len(names) - 8})"
         table.add_row(perm, str(len(idx)), shown)
     out.print(table)
+
+
+@models_app.command("zoo")
+def models_zoo(
+    channels: Annotated[int, typer.Option(help="Input channels used to count parameters.")] = 9,
+    classes: Annotated[int, typer.Option(help="Classes used to count parameters.")] = 6,
+    window: Annotated[int, typer.Option(help="Window length used to count parameters.")] = 128,
+) -> None:
+    """List every architecture and its published presets, with parameter counts (UCI HAR shape by default)."""
+    from har.models import build, count_parameters, entry, model_names
+
+    table = Table(title=f"model zoo (parameters for {window} x {channels} windows, {classes} classes)")
+    for col in ("model", "preset", "parameters", "description / published result"):
+        table.add_column(col, justify="right" if col == "parameters" else "left")
+    for name in model_names():
+        item = entry(name)
+        table.add_row(
+            name, "(defaults)", f"{count_parameters(build(name, channels, classes, window)):,}", item.summary
+        )
+        for p in item.presets.values():
+            params = count_parameters(build(name, channels, classes, window, **p.hparams))
+            table.add_row("", f"{name}:{p.name}", f"{params:,}", p.published)
+    out.print(table)
+
+
+def _parse_overrides(pairs: list[str], what: str) -> dict[str, object]:
+    """``key=value`` pairs; values are parsed as YAML scalars / lists (``hidden=64``, ``betas=[0.9,0.99]``)."""
+    import yaml
+
+    parsed: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise BadInput(f"{what} {pair!r}: expected key=value")
+        parsed[key.strip()] = yaml.safe_load(value)
+    return parsed
+
+
+@app.command("train")
+def train_cmd(
+    dataset: Annotated[
+        str, typer.Option("--dataset", "-d", help="Prepared dataset (har data prepare NAME).")
+    ],
+    model: Annotated[str, typer.Option("--model", "-m", help="Architecture (har models zoo).")],
+    sensors: Annotated[
+        str, typer.Option("--sensors", "-s", help="Sensor permutation: 'acc+gyro', 'all'.")
+    ] = "all",
+    preset: Annotated[
+        str | None, typer.Option("--preset", "-p", help="Published configuration, e.g. 3x3 for res_bilstm.")
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option("--epochs", help="Maximum epochs (early stopping may end sooner).")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Training seed (same seed, same metrics on CPU).")] = 0,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Mini-batch size.")] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="Learning rate.")] = None,
+    hparam: Annotated[
+        list[str], typer.Option("--hparam", "-H", help="Architecture override key=value (repeatable).")
+    ] = [],  # noqa: B006
+    setting: Annotated[
+        list[str], typer.Option("--set", help="Training override key=value, e.g. patience=5 (repeatable).")
+    ] = [],  # noqa: B006
+    val_fraction: Annotated[
+        float, typer.Option(help="Share of training subjects held out for validation.")
+    ] = 0.2,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Checkpoint folder (default runs/train/<name>).")
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = "auto",
+    params: ParamsOpt = Path("params.yaml"),
+) -> None:
+    """Train one model on a prepared dataset: selection on validation subjects, one test evaluation,
+    a checkpoint (state_dict + JSON) in runs/train/."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from har.checkpoint import save_checkpoint
+    from har.config import data_settings
+    from har.experiment import RunSpec, checkpoint_info, run
+
+    train_over = _parse_overrides(setting, "--set")
+    for key, value in (("max_epochs", epochs), ("batch_size", batch_size), ("lr", lr)):
+        if value is not None:
+            train_over[key] = value
+    train_over.update(seed=seed, device=device)
+    spec = RunSpec(
+        dataset=dataset, sensors=sensors, model=model, preset=preset, hparams=_parse_overrides(hparam, "--hparam"),
+        train=train_over, val_fraction=val_fraction,
+    )  # fmt: skip
+    settings = data_settings(params)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[status]}"),
+    )
+    with Progress(*columns, console=err, transient=False) as progress:
+        epoch_task = progress.add_task("epochs", total=None, status="")
+        batch_task = progress.add_task("batches", total=None, status="")
+
+        def on_batch(done: int, total: int) -> None:
+            progress.update(batch_task, completed=done, total=total)
+
+        def report(epoch: int, row: dict[str, float]) -> None:
+            status = f"val acc {row['val/accuracy']:.3f}  macro F1 {row['val/macro_f1']:.3f}  loss {row['val/loss']:.3f}"
+            progress.update(epoch_task, completed=epoch, status=status)
+
+        from har.experiment import resolve as resolve_run
+
+        progress.update(epoch_task, total=resolve_run(spec)[1].max_epochs)
+        result = run(spec, settings.prepared_dir, report=report, on_batch=on_batch)
+    name = f"{dataset}-{result.data.sensors}-{model}" + (f"-{preset}" if preset else "") + f"-s{seed}"
+    target = save_checkpoint(
+        out_dir or Path("runs/train") / name, result.model, checkpoint_info(spec, result)
+    )
+    _metrics_table(result, target)
+
+
+def _metrics_table(result, target: Path) -> None:
+    table = Table(title=f"{result.data.dataset} / {result.data.sensors} / parameters {result.parameters:,}")
+    table.add_column("split")
+    for col in ("accuracy", "macro F1", "weighted F1", "loss"):
+        table.add_column(col, justify="right")
+    for prefix, metrics in (("val/", result.val), ("test/", result.test)):
+        if metrics:
+            table.add_row(
+                prefix.rstrip("/"),
+                *(f"{metrics[prefix + k]:.4f}" for k in ("accuracy", "macro_f1", "weighted_f1", "loss")),
+            )
+    out.print(table)
+    fit = result.fit
+    out.print(
+        f"best epoch {fit.best_epoch} of {len(fit.history)} ({fit.seconds_per_epoch:.1f} s/epoch); "
+        f"validation subjects {result.data.val_subjects}; checkpoint {target}"
+    )
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="Checkpoint folder written by 'har train'.")],
+    split: Annotated[str, typer.Option("--split", help="train, val or test.")] = "test",
+    repeats: Annotated[
+        int, typer.Option("--repeats", help="Retrain with seeds 0..N-1 and report mean +- std on the split.")
+    ] = 0,
+    params: ParamsOpt = Path("params.yaml"),
+) -> None:
+    """Evaluate a checkpoint on a split of its dataset, or retrain N seeds (--repeats) for mean +- std."""
+    import numpy as np
+
+    from har.checkpoint import check_channels, load_checkpoint
+    from har.config import data_settings
+    from har.experiment import RunSpec, run
+    from har.train import evaluate
+    from har.train_data import load_train_data
+
+    if split not in ("train", "val", "test"):
+        raise BadInput(f"--split {split!r}: choose train, val or test")
+    model, info = load_checkpoint(checkpoint)
+    settings = data_settings(params)
+    data = load_train_data(settings.prepared_dir, info["dataset"], info["sensors"])
+    check_channels(info, data.channels, f"{settings.prepared_dir / info['dataset']}")
+    if not repeats:
+        # the checkpoint's own normalisation, applied to the raw windows of the split
+        raw = data.splits[split][0] * data.std + data.mean
+        X = (
+            (raw - np.asarray(info["normalization"]["mean"])) / np.asarray(info["normalization"]["std"])
+        ).astype(np.float32)
+        metrics = evaluate(model, X, data.splits[split][1], info["classes"], f"{split}/")
+        table = Table(title=f"{checkpoint} on {info['dataset']}/{info['sensors']} {split} ({len(X)} windows)")
+        for col in ("accuracy", "macro F1", "weighted F1"):
+            table.add_column(col, justify="right")
+        table.add_row(*(f"{metrics[f'{split}/{k}']:.4f}" for k in ("accuracy", "macro_f1", "weighted_f1")))
+        out.print(table)
+        return
+    scores = []
+    for seed in range(repeats):
+        spec = RunSpec(
+            dataset=info["dataset"], sensors=info["sensors"], model=info["model"], preset=info.get("preset"),
+            hparams=info["hparams"], train={**info["train_config"], "seed": seed},
+        )  # fmt: skip
+        with err.status(f"seed {seed + 1}/{repeats}: training {info['model']} ..."):
+            result = run(spec, settings.prepared_dir, data=data, test=split == "test")
+        metrics = result.test if split == "test" else result.val
+        scores.append((metrics[f"{split}/accuracy"], metrics[f"{split}/macro_f1"]))
+        out.print(f"seed {seed}: accuracy {scores[-1][0]:.4f}  macro F1 {scores[-1][1]:.4f}")
+    acc, f1 = np.array(scores).T
+    out.print(
+        f"{info['model']} on {info['dataset']}/{info['sensors']} {split}, {repeats} seeds: accuracy "
+        f"{acc.mean():.4f} +- {acc.std():.4f}, macro F1 {f1.mean():.4f} +- {f1.std():.4f}"
+    )
 
 
 def main() -> None:

@@ -67,3 +67,20 @@ def fold_masks(subject: np.ndarray, folds: list[list[int]]) -> list[tuple[np.nda
         hold = np.isin(subject, held_out)
         out.append((~hold, hold))
     return out
+
+
+def validation_subjects(train_subjects: list[int], fraction: float, seed: int = 0) -> list[int]:
+    """A fixed, seeded subset of the training subjects held out for model selection (at least one).
+
+    The validation subjects never include test subjects, and the choice depends only on ``seed`` (not
+    on the training seed), so repeated runs select on the same subjects.
+    """
+    subjects = sorted(train_subjects)
+    if len(subjects) < 2:
+        raise BadInput(
+            f"only {len(subjects)} training subject(s): cannot carve a subject-wise validation split; "
+            "use a dataset with more training subjects"
+        )
+    count = min(len(subjects) - 1, max(1, round(fraction * len(subjects))))
+    rng = np.random.default_rng(seed)
+    return sorted(int(s) for s in rng.choice(subjects, size=count, replace=False))

@@ -1,0 +1,14 @@
+"""Importing this module registers every architecture (one file each)."""
+
+from har.models import cnn_lstm, cnn_resbigru, convlstm, deepconvlstm, lstm, lstm_dense, res_bilstm, resnet1d
+
+__all__ = [
+    "cnn_lstm",
+    "cnn_resbigru",
+    "convlstm",
+    "deepconvlstm",
+    "lstm",
+    "lstm_dense",
+    "res_bilstm",
+    "resnet1d",
+]

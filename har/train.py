@@ -1,0 +1,225 @@
+"""The training loop: Adam/RMSProp, L2 or weight decay, ReduceLROnPlateau, early stopping, clipping.
+
+``fit`` trains on the training split, selects the best epoch on the validation split (subjects carved
+from training subjects) and calls ``report(epoch, metrics)`` after every epoch so that a tuner can record
+and stop it. Seeded and deterministic on CPU: the same seed gives the same metrics.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from har.errors import HarError
+from har.metrics import classification_metrics
+
+MONITOR_MODE = {"val/macro_f1": "max", "val/accuracy": "max", "val/loss": "min"}
+
+
+class TrainConfig(BaseModel):
+    """Training settings; presets set the published ones, CLI flags and studies override them."""
+
+    model_config = ConfigDict(extra="forbid")
+    optimizer: Literal["adam", "rmsprop"] = "adam"
+    lr: float = Field(0.001, gt=0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = Field(1e-8, gt=0)
+    rho: float = Field(0.9, gt=0, lt=1, description="RMSProp smoothing constant")
+    weight_decay: float = Field(0.0, ge=0, description="coupled weight decay in the optimiser")
+    l2: float = Field(0.0, ge=0, description="explicit L2 penalty l2 * sum(w^2) / 2 (TensorFlow's l2_loss)")
+    batch_size: int = Field(64, gt=0)
+    max_epochs: int = Field(50, gt=0)
+    patience: int = Field(10, gt=0, description="early stopping: epochs without improvement of monitor")
+    monitor: Literal["val/macro_f1", "val/accuracy", "val/loss"] = "val/macro_f1"
+    plateau_factor: float = Field(0.5, gt=0, lt=1)
+    plateau_patience: int = Field(3, ge=0)
+    min_lr: float = Field(1e-5, ge=0)
+    clip_grad_norm: float | None = Field(None, gt=0)
+    class_weighting: Literal["none", "balanced"] = "none"
+    seed: int = 0
+    num_threads: int | None = Field(None, gt=0, description="CPU threads (default: PyTorch's choice)")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+@dataclass
+class FitResult:
+    history: list[dict[str, float]]
+    best_epoch: int
+    best: dict[str, float]
+    stopped_early: bool
+    seconds_per_epoch: float
+    state_dict: dict[str, torch.Tensor] = field(repr=False, default_factory=dict)
+
+
+class StopTraining(Exception):
+    """Raised by a report callback to end training (e.g. an ASHA decision)."""
+
+
+def pick_device(choice: str) -> torch.device:
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise HarError("device 'cuda' requested but no CUDA device is available; use --device cpu")
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(choice)
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "rmsprop":
+        return torch.optim.RMSprop(
+            model.parameters(), lr=cfg.lr, alpha=cfg.rho, eps=cfg.eps, weight_decay=cfg.weight_decay
+        )
+    return torch.optim.Adam(
+        model.parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay
+    )
+
+
+def _class_weights(y: np.ndarray, n_classes: int, mode: str) -> torch.Tensor | None:
+    if mode == "none":
+        return None
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    weights = np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1)), 0.0)
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+@torch.no_grad()
+def predict_logits(
+    model: nn.Module, X: np.ndarray, batch_size: int = 512, device: torch.device | None = None
+) -> np.ndarray:
+    """Logits [N, K] for normalised windows X [N, T, C], in eval mode."""
+    device = device or next(model.parameters()).device
+    model.eval()
+    out = [
+        model(torch.from_numpy(X[i : i + batch_size]).to(device)).float().cpu()
+        for i in range(0, len(X), batch_size)
+    ]
+    return torch.cat(out).numpy() if out else np.empty((0, 0), dtype=np.float32)
+
+
+def evaluate(
+    model: nn.Module,
+    X: np.ndarray,
+    y: np.ndarray,
+    classes: list[str],
+    prefix: str,
+    loss_fn: nn.Module | None = None,
+) -> dict[str, Any]:
+    """Metrics of ``model`` on (X, y), keys prefixed (``val/``, ``test/``); includes ``<prefix>loss``."""
+    logits = predict_logits(model, X)
+    metrics = classification_metrics(y, logits.argmax(axis=1), classes, prefix=prefix)
+    loss_fn = loss_fn or nn.CrossEntropyLoss()
+    metrics[f"{prefix}loss"] = float(loss_fn(torch.from_numpy(logits), torch.from_numpy(y)))
+    return metrics
+
+
+def _improved(value: float, best: float | None, mode: str) -> bool:
+    if best is None:
+        return True
+    return value > best if mode == "max" else value < best
+
+
+def fit(
+    model: nn.Module,
+    train: tuple[np.ndarray, np.ndarray],
+    val: tuple[np.ndarray, np.ndarray],
+    classes: list[str],
+    cfg: TrainConfig,
+    report: Callable[[int, dict[str, float]], None] | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> FitResult:
+    """Train ``model``; keep the weights of the best validation epoch (by ``cfg.monitor``)."""
+    seed_everything(cfg.seed)
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    device = pick_device(cfg.device)
+    model.to(device)
+    X_train, y_train = torch.from_numpy(train[0]), torch.from_numpy(train[1])
+    weights = _class_weights(train[1], len(classes), cfg.class_weighting)
+    loss_fn = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(device))
+    optimizer = _optimizer(model, cfg)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience, min_lr=cfg.min_lr
+    )
+    generator = torch.Generator().manual_seed(cfg.seed)
+    mode = MONITOR_MODE[cfg.monitor]
+    history: list[dict[str, float]] = []
+    best_value, best_epoch, best_state, since_best = None, 0, None, 0
+    n_batches = math.ceil(len(X_train) / cfg.batch_size)
+    epoch_times = []
+    stopped_early = False
+    for epoch in range(1, cfg.max_epochs + 1):
+        start = time.perf_counter()
+        model.train()
+        order = torch.randperm(len(X_train), generator=generator)
+        total, seen = 0.0, 0
+        for b in range(n_batches):
+            idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+            xb, yb = X_train[idx].to(device, non_blocking=True), y_train[idx].to(device, non_blocking=True)
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(xb), yb)
+            if cfg.l2:
+                loss = loss + cfg.l2 * sum((p**2).sum() for p in model.parameters()) / 2
+            if not torch.isfinite(loss):
+                raise HarError(
+                    f"training diverged: loss is {loss.item()} at epoch {epoch}, batch {b + 1}; lower the learning rate"
+                )
+            loss.backward()
+            if cfg.clip_grad_norm:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
+            optimizer.step()
+            total += loss.item() * len(idx)
+            seen += len(idx)
+            if on_batch:
+                on_batch(b + 1, n_batches)
+        epoch_times.append(time.perf_counter() - start)
+        val_metrics = evaluate(model, val[0], val[1], classes, "val/", loss_fn)
+        row = {
+            "epoch": epoch,
+            "train/loss": total / max(seen, 1),
+            "val/loss": val_metrics["val/loss"],
+            "val/accuracy": val_metrics["val/accuracy"],
+            "val/macro_f1": val_metrics["val/macro_f1"],
+            "val/weighted_f1": val_metrics["val/weighted_f1"],
+            "lr": optimizer.param_groups[0]["lr"],
+            "epoch_seconds": epoch_times[-1],
+        }
+        history.append(row)
+        scheduler.step(row["val/loss"])
+        if _improved(row[cfg.monitor], best_value, mode):
+            best_value, best_epoch, since_best = row[cfg.monitor], epoch, 0
+            best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+        else:
+            since_best += 1
+        if report is not None:
+            try:
+                report(epoch, row)
+            except StopTraining:
+                stopped_early = True
+                break
+        if since_best >= cfg.patience:
+            stopped_early = epoch < cfg.max_epochs
+            break
+    assert best_state is not None
+    model.load_state_dict(best_state)
+    return FitResult(
+        history=history,
+        best_epoch=best_epoch,
+        best=history[best_epoch - 1],
+        stopped_early=stopped_early,
+        seconds_per_epoch=float(np.mean(epoch_times)),
+        state_dict=best_state,
+    )

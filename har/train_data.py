@@ -1,0 +1,91 @@
+"""Arrays for training: a prepared dataset, one sensor permutation, a subject-wise train/val/test split.
+
+Validation subjects are carved from the training subjects (never from the test subjects); the
+normalisation is fitted on the remaining training windows only and travels with the checkpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from har.data.prepared import load_prepared
+from har.data.splits import validation_subjects
+from har.errors import BadInput
+from har.sensors import canonical
+
+
+@dataclass
+class TrainData:
+    dataset: str
+    sensors: str
+    channels: list[str]
+    classes: list[str]
+    window: int
+    rate_hz: float
+    mean: np.ndarray
+    std: np.ndarray
+    splits: dict[str, tuple[np.ndarray, np.ndarray]]  # name -> (X normalised [N,T,C] float32, y)
+    val_subjects: list[int]
+    data_version: str
+
+    def normalise(self, X: np.ndarray) -> np.ndarray:
+        return ((X - self.mean) / self.std).astype(np.float32)
+
+
+def data_version(folder: Path) -> str:
+    """The DVC md5 of the prepared folder when dvc.lock records it, else a sha256 of meta.json + y.npy."""
+    import hashlib
+
+    lock = Path("dvc.lock")
+    if lock.is_file():
+        import yaml
+
+        stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
+        for stage in stages.values():
+            for out in stage.get("outs", []):
+                if Path(out.get("path", "")) == folder:
+                    return f"dvc-md5:{out.get('md5')}"
+    digest = hashlib.sha256((folder / "meta.json").read_bytes() + (folder / "y.npy").read_bytes())
+    return f"sha256:{digest.hexdigest()[:16]}"
+
+
+def load_train_data(
+    prepared_dir: Path, dataset: str, sensors: str = "all", val_fraction: float = 0.2, split_seed: int = 0
+) -> TrainData:
+    folder = prepared_dir / dataset
+    if not (folder / "meta.json").is_file():
+        raise BadInput(f"{folder}: not prepared; run 'har data prepare {dataset}'")
+    data = load_prepared(folder)
+    meta = data.meta
+    sensors = canonical(sensors, meta["groups"], dataset)
+    X, channels = data.select(sensors)
+    X = np.asarray(X, dtype=np.float32)
+    if not np.isfinite(X).all():
+        raise BadInput(f"{folder}/X.npy: contains NaN or infinite values; prepare the dataset again")
+    train_subjects = sorted(int(s) for s in np.unique(data.subject[~data.test]))
+    val_subjects = validation_subjects(train_subjects, val_fraction, split_seed)
+    is_val = ~data.test & np.isin(data.subject, val_subjects)
+    if data.test.any() and (is_val & data.test).any():  # cannot happen: guards the invariant
+        raise BadInput("validation windows overlap the test split")
+    masks = {"train": ~data.test & ~is_val, "val": is_val, "test": data.test}
+    train = X[masks["train"]].reshape(-1, X.shape[-1]).astype(np.float64)
+    mean, std = train.mean(axis=0), train.std(axis=0)
+    std = np.where(std < 1e-8, 1.0, std)
+    out = TrainData(
+        dataset=dataset,
+        sensors=sensors,
+        channels=channels,
+        classes=list(meta["classes"]),
+        window=int(X.shape[1]),
+        rate_hz=float(meta["rate_hz"]),
+        mean=mean.astype(np.float32),
+        std=std.astype(np.float32),
+        splits={},
+        val_subjects=val_subjects,
+        data_version=data_version(folder),
+    )
+    out.splits = {name: (out.normalise(X[m]), data.y[m].astype(np.int64)) for name, m in masks.items()}
+    return out
