@@ -323,6 +323,14 @@ def train_cmd(
         train=train_over, val_fraction=val_fraction,
     )  # fmt: skip
     settings = data_settings(params)
+    # check what the user typed before the progress bars start, so that bad input stays one line
+    from har.experiment import resolve as resolve_run
+    from har.models import build
+    from har.train_data import load_train_data
+
+    run_hparams, run_config = resolve_run(spec)
+    data = load_train_data(settings.prepared_dir, dataset, sensors, val_fraction, spec.split_seed)
+    build(model, len(data.channels), len(data.classes), data.window, **run_hparams)
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -341,10 +349,8 @@ def train_cmd(
             status = f"val acc {row['val/accuracy']:.3f}  macro F1 {row['val/macro_f1']:.3f}  loss {row['val/loss']:.3f}"
             progress.update(epoch_task, completed=epoch, status=status)
 
-        from har.experiment import resolve as resolve_run
-
-        progress.update(epoch_task, total=resolve_run(spec)[1].max_epochs)
-        result = run(spec, settings.prepared_dir, report=report, on_batch=on_batch)
+        progress.update(epoch_task, total=run_config.max_epochs)
+        result = run(spec, settings.prepared_dir, data=data, report=report, on_batch=on_batch)
     name = f"{dataset}-{result.data.sensors}-{model}" + (f"-{preset}" if preset else "") + f"-s{seed}"
     target = save_checkpoint(
         out_dir or Path("runs/train") / name, result.model, checkpoint_info(spec, result)
@@ -393,7 +399,10 @@ def evaluate_cmd(
         raise BadInput(f"--split {split!r}: choose train, val or test")
     model, info = load_checkpoint(checkpoint)
     settings = data_settings(params)
-    data = load_train_data(settings.prepared_dir, info["dataset"], info["sensors"])
+    data = load_train_data(  # the checkpoint's own validation subjects (older checkpoints: the defaults)
+        settings.prepared_dir, info["dataset"], info["sensors"], info.get("val_fraction", 0.2),
+        info.get("split_seed", 0),
+    )  # fmt: skip
     check_channels(info, data.channels, f"{settings.prepared_dir / info['dataset']}")
     if not repeats:
         # the checkpoint's own normalisation, applied to the raw windows of the split

@@ -16,7 +16,7 @@ from har import __version__
 from har.errors import BadInput, validation_message
 from har.metrics import scalars
 from har.models import build, count_parameters, preset
-from har.train import FitResult, TrainConfig, evaluate, fit
+from har.train import FitResult, TrainConfig, evaluate, fit, seed_everything
 from har.train_data import TrainData, load_train_data
 
 
@@ -73,6 +73,7 @@ def run(
     data = data or load_train_data(
         prepared_dir, spec.dataset, spec.sensors, spec.val_fraction, spec.split_seed
     )
+    seed_everything(cfg.seed)  # the initial weights depend on the seed too, not on earlier runs
     model = build(spec.model, len(data.channels), len(data.classes), data.window, **hparams)
     result = fit(
         model, data.splits["train"], data.splits["val"], data.classes, cfg, report=report, on_batch=on_batch
@@ -101,6 +102,8 @@ def checkpoint_info(spec: RunSpec, result: RunResult) -> dict[str, Any]:
             "fitted_on": "train (val carved out)",
         },
         "val_subjects": data.val_subjects,
+        "val_fraction": spec.val_fraction,
+        "split_seed": spec.split_seed,
         "data_version": data.data_version,
         "train_config": result.config.model_dump(),
         "best_epoch": result.fit.best_epoch,

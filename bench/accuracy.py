@@ -1,0 +1,251 @@
+"""Accuracy benchmark: every published model with its preset on the real UCI HAR task, several seeds.
+
+Protocol (the same for every model): UCI HAR task prepared from the raw UCI HAPT recordings
+(`har data prepare uci_hapt`: 6 classes, 128-sample windows, the official 21 / 9 subject split);
+validation subjects carved from the training subjects select the epoch (early stopping on the
+preset's monitor); the selected model is evaluated once on the test subjects. Reported: test accuracy
+and macro F1 as mean +- std over seeds, parameters, seconds per training epoch, and inference latency
+per window (batch 1, one CPU thread).
+
+    python bench/accuracy.py                        # all published presets, 3 seeds, uci_hapt
+    python bench/accuracy.py --models resnet1d:wang2017 --seeds 3 --max-epochs 40
+    python bench/accuracy.py --dataset watch         # the published models on the watch exercise set
+    python bench/accuracy.py --report-only          # rewrite docs/results.md from the JSON
+
+Results accumulate in bench/results/accuracy.json (one record per model x dataset x seed; a finished
+record is not re-run), and docs/results.md is regenerated from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from har.atomic import atomic_file
+from har.experiment import RunSpec, run
+from har.models import preset as get_preset
+from har.train_data import load_train_data
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "accuracy.json"
+REPORT = ROOT / "docs" / "results.md"
+PUBLISHED = [
+    "lstm:chevalier",
+    "res_bilstm:3x3",
+    "lstm_dense:tutorial",
+    "cnn_lstm:tutorial",
+    "convlstm:tutorial",
+    "cnn_resbigru:model2",
+    "deepconvlstm:ordonez",
+    "resnet1d:wang2017",
+]
+# Published UCI HAR test accuracy (%) where the sources give one, with the protocol behind it.
+PUBLISHED_UCI_HAR = {
+    "lstm:chevalier": (91.65, "single run, best test accuracy during training"),
+    "res_bilstm:3x3": (94.0, "best epoch chosen on the test set (91% at the final epoch)"),
+    "lstm_dense:tutorial": (89.7, "mean of 10 repeats, fixed 15 epochs, no validation split"),
+    "cnn_lstm:tutorial": (90.7, "mean of 10 repeats, fixed 25 epochs, no validation split"),
+    "convlstm:tutorial": (90.8, "mean of 10 repeats, fixed 25 epochs, no validation split"),
+}
+
+
+def latency_ms(model: torch.nn.Module, window: int, channels: int, calls: int = 200) -> float:
+    """Median inference latency for one window, batch 1, one CPU thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    model = model.cpu().eval()
+    x = torch.randn(1, window, channels)
+    try:
+        with torch.inference_mode():
+            for _ in range(10):
+                model(x)
+            times = []
+            for _ in range(calls):
+                start = time.perf_counter()
+                model(x)
+                times.append(time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(threads)
+    return 1000 * statistics.median(times)
+
+
+def load(path: Path) -> dict[str, Any]:
+    if path.is_file():
+        return json.loads(path.read_text())
+    return {"runs": []}
+
+
+def save(path: Path, results: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(path, "w") as handle:
+        json.dump(results, handle, indent=2)
+        handle.write("\n")
+
+
+def key(record: dict[str, Any]) -> tuple:
+    return (record["dataset"], record["model"], record["seed"], record["max_epochs"])
+
+
+def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean +- std over seeds per dataset x model x epoch budget."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for r in runs:
+        groups.setdefault((r["dataset"], r["model"], r["max_epochs"]), []).append(r)
+    rows = []
+    for (dataset, model, max_epochs), rs in sorted(groups.items()):
+        acc = np.array([r["test/accuracy"] for r in rs]) * 100
+        f1 = np.array([r["test/macro_f1"] for r in rs]) * 100
+        published = PUBLISHED_UCI_HAR.get(model) if dataset == "uci_hapt" else None
+        rows.append(
+            {
+                "dataset": dataset,
+                "model": model,
+                "max_epochs": max_epochs,
+                "seeds": len(rs),
+                "test_accuracy_mean": round(float(acc.mean()), 2),
+                "test_accuracy_std": round(float(acc.std()), 2),
+                "test_macro_f1_mean": round(float(f1.mean()), 2),
+                "test_macro_f1_std": round(float(f1.std()), 2),
+                "val_accuracy_mean": round(float(np.mean([r["val/accuracy"] for r in rs]) * 100), 2),
+                "parameters": rs[0]["parameters"],
+                "seconds_per_epoch": round(float(np.mean([r["seconds_per_epoch"] for r in rs])), 2),
+                "epochs_run_mean": round(float(np.mean([r["epochs_run"] for r in rs])), 1),
+                "latency_ms": round(float(np.median([r["latency_ms"] for r in rs])), 3),
+                "published_accuracy": published[0] if published else None,
+                "published_protocol": published[1] if published else None,
+                "within_2_points_or_better": (bool(acc.mean() >= published[0] - 2) if published else None),
+            }
+        )
+    return rows
+
+
+def write_report(results: dict[str, Any]) -> None:
+    rows = summarise(results["runs"])
+    lines = [
+        "# Results",
+        "",
+        "Generated by `python bench/accuracy.py` from `bench/results/accuracy.json`; do not edit by hand.",
+        "",
+        "Protocol: the UCI HAR task prepared from the raw UCI HAPT recordings (6 classes, 128-sample",
+        "windows, official 21 / 9 subject split). Validation subjects carved from the training subjects",
+        "select the epoch; each selected model is evaluated once on the test subjects. Mean +- std over",
+        "seeds. Latency: one window, batch 1, one CPU thread. Machine: "
+        f"{results.get('machine', {}).get('cpus', '?')} CPU cores, no GPU.",
+        "",
+    ]
+    for dataset in sorted({r["dataset"] for r in rows}):
+        lines += [
+            f"## {dataset}",
+            "",
+            "| model | published (protocol) | test accuracy % | test macro F1 % | seeds | epochs (cap) "
+            "| parameters | s / epoch | latency ms |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for r in (r for r in rows if r["dataset"] == dataset):
+            published = (
+                f"{r['published_accuracy']}% ({r['published_protocol']})" if r["published_accuracy"] else "-"
+            )
+            lines.append(
+                f"| {r['model']} | {published} | {r['test_accuracy_mean']:.2f} +- {r['test_accuracy_std']:.2f} "
+                f"| {r['test_macro_f1_mean']:.2f} +- {r['test_macro_f1_std']:.2f} | {r['seeds']} "
+                f"| {r['epochs_run_mean']:g} ({r['max_epochs']}) | {r['parameters']:,} | {r['seconds_per_epoch']:.1f} "
+                f"| {r['latency_ms']:.2f} |"
+            )
+        lines.append("")
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(REPORT, "w") as handle:
+        handle.write("\n".join(lines))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default=",".join(PUBLISHED), help="comma-separated model:preset list")
+    parser.add_argument("--dataset", default="uci_hapt")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument(
+        "--max-epochs", type=int, default=None, help="cap on the preset's max_epochs (CPU budget)"
+    )
+    parser.add_argument("--prepared-dir", type=Path, default=ROOT / "data" / "prepared")
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--report-only", action="store_true")
+    args = parser.parse_args()
+
+    results = load(RESULTS)
+    results["machine"] = {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+    }
+    if args.report_only:
+        write_report(results)
+        return
+    if not (args.prepared_dir / args.dataset / "meta.json").is_file():
+        sys.exit(
+            f"error: {args.prepared_dir / args.dataset} is not prepared; run 'har data prepare {args.dataset}'"
+        )
+    data = load_train_data(args.prepared_dir, args.dataset, "all")
+    done = {key(r) for r in results["runs"]}
+    for spec_name in args.models.split(","):
+        model, _, preset_name = spec_name.partition(":")
+        published = get_preset(spec_name)
+        max_epochs = min(published.train.get("max_epochs", 50), args.max_epochs or 10**9)
+        for seed in range(args.seeds):
+            record_key = (args.dataset, spec_name, seed, max_epochs)
+            if record_key in done:
+                continue
+            spec = RunSpec(
+                dataset=args.dataset, model=model, preset=preset_name,
+                train={"seed": seed, "max_epochs": max_epochs, "num_threads": args.threads, "device": "cpu"},
+            )  # fmt: skip
+            start = time.perf_counter()
+            result = run(spec, args.prepared_dir, data=data)
+            record = {
+                "dataset": args.dataset,
+                "model": spec_name,
+                "seed": seed,
+                "max_epochs": max_epochs,
+                "epochs_run": len(result.fit.history),
+                "best_epoch": result.fit.best_epoch,
+                "val/accuracy": result.val["val/accuracy"],
+                "val/macro_f1": result.val["val/macro_f1"],
+                "test/accuracy": result.test["test/accuracy"],
+                "test/macro_f1": result.test["test/macro_f1"],
+                "test/weighted_f1": result.test["test/weighted_f1"],
+                "parameters": result.parameters,
+                "seconds_per_epoch": result.fit.seconds_per_epoch,
+                "wall_seconds": time.perf_counter() - start,
+                "latency_ms": latency_ms(result.model, data.window, len(data.channels)),
+                "val_subjects": data.val_subjects,
+            }
+            results["runs"].append(record)
+            save(RESULTS, results)
+            write_report(results)
+            print(
+                f"{args.dataset} {spec_name} seed {seed}: test acc {record['test/accuracy']:.4f} "
+                f"macro F1 {record['test/macro_f1']:.4f} ({record['epochs_run']} epochs, "
+                f"{record['seconds_per_epoch']:.1f} s/epoch)",
+                flush=True,
+            )
+    results["summary"] = summarise(results["runs"])
+    save(RESULTS, results)
+    write_report(results)
+    for row in results["summary"]:
+        print(
+            f"{row['dataset']:10s} {row['model']:22s} {row['test_accuracy_mean']:6.2f} +- {row['test_accuracy_std']:.2f}"
+            f"  F1 {row['test_macro_f1_mean']:6.2f} +- {row['test_macro_f1_std']:.2f}  published {row['published_accuracy']}"
+        )
+
+
+if __name__ == "__main__":
+    main()

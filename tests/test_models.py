@@ -1,0 +1,246 @@
+"""The model zoo: every architecture and preset on every dataset's window shape, overfitting a tiny real
+batch, parameter counts and the BadInput messages of ``build`` / ``preset``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from har.data.fetch import fetch
+from har.data.prepare import prepare
+from har.data.registry import BUILTIN
+from har.errors import BadInput
+from har.models import build, count_parameters, defaults, entry, model_names, preset
+from har.train_data import load_train_data
+from tests.cli_helpers import REPO
+
+# (window, channels, classes) of every dataset's default windows
+SHAPES = {
+    "uci_har": (128, 9, 6),
+    "opportunity": (24, 113, 18),
+    "myogym_emg": (50, 8, 31),
+    "myogym_acc": (50, 3, 31),
+    "myogym_imu": (50, 6, 31),
+    "myogym_all": (50, 14, 31),
+    "watch": (100, 6, 7),
+}
+MODELS = model_names()
+CASES = [
+    pytest.param(name, p, shape, id=f"{name}:{p or 'defaults'}-{shape}")
+    for name in MODELS
+    for p in [None, *entry(name).presets]
+    for shape in SHAPES
+]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_every_architecture_is_registered() -> None:
+    assert set(MODELS) == {
+        "lstm", "res_bilstm", "lstm_dense", "cnn_lstm", "convlstm", "cnn_resbigru", "deepconvlstm", "resnet1d",
+    }  # fmt: skip
+    for name in MODELS:
+        assert entry(name).presets, f"{name} has no published preset"
+        for p in entry(name).presets.values():
+            assert p.model == name and preset(f"{name}:{p.name}") is p
+            assert set(p.hparams) <= set(defaults(name)), f"{name}:{p.name} sets unknown hyper-parameters"
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
+@pytest.mark.parametrize(("name", "preset_name", "shape"), CASES)
+def test_forward_backward_on_every_dataset_shape(name: str, preset_name: str | None, shape: str) -> None:
+    window, channels, classes = SHAPES[shape]
+    hparams = preset(f"{name}:{preset_name}").hparams if preset_name else {}
+    torch.manual_seed(0)
+    model = build(name, channels, classes, window, **hparams)
+    model.train()
+    x = torch.randn(3, window, channels)
+    y = torch.tensor([0, 1, classes - 1])
+    logits = model(x)
+    assert logits.shape == (3, classes)
+    assert torch.isfinite(logits).all()
+    nn.functional.cross_entropy(logits, y).backward()
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    assert params
+    for pname, p in params:
+        assert p.grad is not None, f"{pname} got no gradient"
+        assert torch.isfinite(p.grad).all(), f"{pname} has a non-finite gradient"
+    assert any(p.grad.abs().sum() > 0 for _, p in params)
+    model.eval()
+    with torch.no_grad():
+        assert model(x[:1]).shape == (1, classes)  # eval mode, batch of one (BatchNorm running stats)
+
+
+# ---------------------------------------------------------------- overfitting a tiny real batch
+
+
+@pytest.fixture(scope="module")
+def tiny_batch(tmp_path_factory: pytest.TempPathFactory) -> tuple[torch.Tensor, torch.Tensor]:
+    """24 normalised training windows of the prepared uci_hapt_sample, 4 per class."""
+    root = tmp_path_factory.mktemp("zoo-data")
+    spec = BUILTIN["uci_hapt_sample"]
+    raw = fetch(spec, root / "raw", repo_root=REPO, show_progress=False)
+    prepare(spec, raw, root / "prepared")
+    data = load_train_data(root / "prepared", "uci_hapt_sample")
+    X, y = data.splits["train"]
+    assert X.shape[1:] == (128, 9) and len(data.classes) == 6
+    rng = np.random.default_rng(0)
+    idx = np.concatenate([rng.choice(np.flatnonzero(y == k), 4, replace=False) for k in range(6)])
+    return torch.from_numpy(X[idx]), torch.from_numpy(y[idx])
+
+
+# small but complete versions of each architecture (dropout 0) so that 150 full-batch steps are plenty
+FAST = {
+    "lstm": {"hidden": 16},
+    "res_bilstm": {"n_stacked": 1, "n_residual": 2, "hidden": 16},
+    "lstm_dense": {"hidden": 32, "dense": 32, "dropout": 0.0},
+    "cnn_lstm": {"filters": 16, "hidden": 32, "dense": 32, "dropout": 0.0},
+    "convlstm": {"filters": 16, "dense": 32, "dropout": 0.0},
+    "cnn_resbigru": {"filters": 32, "hidden": 16, "blocks": 1, "dropout": 0.0},
+    "deepconvlstm": {"filters": 16, "hidden": 32, "dropout": 0.0},
+    "resnet1d": {"widths": (16, 32, 32)},
+}
+
+
+def test_fast_settings_cover_every_model() -> None:
+    assert set(FAST) == set(MODELS)
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
+@pytest.mark.parametrize("name", MODELS)
+def test_overfits_a_tiny_real_batch(name: str, tiny_batch: tuple[torch.Tensor, torch.Tensor]) -> None:
+    xb, yb = tiny_batch
+    torch.manual_seed(0)
+    model = build(name, 9, 6, 128, **FAST[name])
+    model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses, accuracy = [], 0.0
+    for _ in range(150):
+        optimizer.zero_grad()
+        logits = model(xb)
+        loss = nn.functional.cross_entropy(logits, yb)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        accuracy = (logits.argmax(dim=1) == yb).float().mean().item()
+        if accuracy == 1.0:
+            break
+    assert accuracy >= 0.95, f"{name}: training accuracy {accuracy:.3f} after {len(losses)} steps"
+    assert all(np.isfinite(losses))
+    assert losses[-1] < losses[0]
+
+
+# ---------------------------------------------------------------- parameter counts
+
+
+def _lstm_params(n_in: int, hidden: int) -> int:
+    return 4 * hidden * (n_in + hidden) + 8 * hidden  # weights ih + hh, two bias vectors
+
+
+def _linear(n_in: int, n_out: int) -> int:
+    return n_in * n_out + n_out
+
+
+# counts printed by 'har models zoo' for 128 x 9 windows and 6 classes, derived here from the layers
+KNOWN_COUNTS = {
+    # ReLU projection 9->32, 2 LSTM layers of 32, head 32->6
+    "lstm:chevalier": _linear(9, 32) + 2 * _lstm_params(32, 32) + _linear(32, 6),
+    # projection 9->28, one bidirectional LSTM of 28, reduce 56->28, BatchNorm(28), head 28->6
+    "res_bilstm:1x1": _linear(9, 28) + 2 * _lstm_params(28, 28) + _linear(56, 28) + 2 * 28 + _linear(28, 6),
+    # LSTM 9->100, dense 100->100, head 100->6
+    "lstm_dense:tutorial": _lstm_params(9, 100) + _linear(100, 100) + _linear(100, 6),
+}
+
+
+@pytest.mark.parametrize("spec", list(KNOWN_COUNTS))
+def test_count_parameters_matches_the_zoo(spec: str) -> None:
+    assert KNOWN_COUNTS == {"lstm:chevalier": 17_414, "res_bilstm:1x1": 15_098, "lstm_dense:tutorial": 55_106}
+    name = spec.partition(":")[0]
+    model = build(name, 9, 6, 128, **preset(spec).hparams)
+    assert count_parameters(model) == KNOWN_COUNTS[spec]
+    parameters = {n for n, _ in model.named_parameters()}
+    from_state = sum(t.numel() for n, t in model.state_dict().items() if n in parameters)
+    assert count_parameters(model) == from_state
+
+
+def test_count_parameters_ignores_frozen_weights_and_buffers() -> None:
+    model = build("resnet1d", 9, 6, 128, widths=(8,), kernels=(3,))
+    total = sum(p.numel() for p in model.parameters())
+    assert count_parameters(model) == total
+    buffers = sum(b.numel() for b in model.buffers())
+    assert buffers > 0 and sum(t.numel() for t in model.state_dict().values()) == total + buffers
+    head = model.head[1]
+    head.weight.requires_grad_(False)
+    assert count_parameters(model) == total - head.weight.numel()
+
+
+def test_hyper_parameters_change_the_model() -> None:
+    small = build("lstm", 9, 6, 128, hidden=8, layers=1)
+    assert count_parameters(small) == _linear(9, 8) + _lstm_params(8, 8) + _linear(8, 6)
+    assert count_parameters(build("lstm", 9, 6, 128)) == KNOWN_COUNTS["lstm:chevalier"]  # defaults == preset
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_unknown_model_is_named() -> None:
+    with pytest.raises(BadInput, match="unknown model 'transformer'") as exc:
+        build("transformer", 9, 6, 128)
+    assert "lstm" in str(exc.value) and "har models zoo" in str(exc.value)
+
+
+def test_unknown_preset() -> None:
+    with pytest.raises(BadInput, match=r"unknown preset 'res_bilstm:4x4'.*res_bilstm:3x3"):
+        preset("res_bilstm:4x4")
+    with pytest.raises(BadInput, match="unknown model"):
+        preset("nope:3x3")
+    with pytest.raises(BadInput, match="unknown preset"):
+        preset("lstm")
+
+
+def test_unknown_hyper_parameter_is_named() -> None:
+    with pytest.raises(BadInput, match=r"'lstm' has no hyper-parameter 'hiden'.*hidden"):
+        build("lstm", 9, 6, 128, hiden=8)
+
+
+def test_window_too_short_for_cnn_lstm_sub_sequences() -> None:
+    build("cnn_lstm", 9, 6, 24, n_steps=4)  # 4 sub-sequences of 6: the smallest that fits
+    with pytest.raises(BadInput, match="at least 24 samples, got 12") as exc:
+        build("cnn_lstm", 9, 6, 12, n_steps=4)
+    assert "n_steps=4" in str(exc.value)
+    with pytest.raises(BadInput, match="at least"):
+        build("cnn_lstm", 9, 6, 128, n_steps=40)
+
+
+def test_window_too_short_for_deepconvlstm() -> None:
+    build("deepconvlstm", 9, 6, 17)
+    with pytest.raises(BadInput, match="at least 17 samples, got 10"):
+        build("deepconvlstm", 9, 6, 10)
+    with pytest.raises(BadInput, match="at least"):
+        build("convlstm", 9, 6, 8)
+
+
+def test_cnn_resbigru_block_residual_needs_matching_widths() -> None:
+    build("cnn_resbigru", 9, 6, 50, filters=64, hidden=32, block_residual=True)
+    with pytest.raises(BadInput, match=r"filters == 2 \* hidden"):
+        build("cnn_resbigru", 9, 6, 50, filters=48, hidden=32, block_residual=True)
+
+
+def test_too_few_channels_or_classes() -> None:
+    with pytest.raises(BadInput, match="at least 1 channel and 2 classes"):
+        build("lstm", 9, 1, 128)
+    with pytest.raises(BadInput, match="at least 1 channel and 2 classes"):
+        build("lstm", 0, 6, 128)
+
+
+def test_res_bilstm_unknown_norm() -> None:
+    with pytest.raises(BadInput, match="norm must be"):
+        build("res_bilstm", 9, 6, 128, norm="group")
