@@ -58,7 +58,7 @@ MAIN_PRESETS = {
     "deepconvlstm": ["ordonez"],
     "resnet1d": ["wang2017"],
 }
-QUICK_PRESETS = {"cnn_resbigru": ["model2", "model4"]}
+QUICK_PRESETS = {"cnn_resbigru": ["model2"]}
 FULL = {"steps": 5, "warmup": 2, "latency_calls": 30, "repeats": 3}
 QUICK = {"steps": 2, "warmup": 1, "latency_calls": 10, "repeats": 2}
 FULL_COMPILE = ["resnet1d:wang2017", "convlstm:tutorial", "lstm_dense:tutorial"]
@@ -239,13 +239,18 @@ def measure_model(spec: str, args: argparse.Namespace) -> dict[str, Any]:
 # --------------------------------------------------------------------------- optimisations
 
 
-def graph_breaks() -> int | None:
+def dynamo_stats() -> dict[str, Any]:
+    """Graphs Dynamo captured, graph breaks, and what it refused (first line of each reason)."""
     try:
         from torch._dynamo.utils import counters
 
-        return int(sum(counters["graph_break"].values()))
+        return {
+            "graphs": int(counters["stats"].get("unique_graphs", 0)),
+            "graph_breaks": int(sum(counters["graph_break"].values())),
+            "unsupported": sorted({k.splitlines()[0] for k in counters["unimplemented"]}),
+        }
     except Exception:
-        return None
+        return {}
 
 
 def reset_dynamo() -> None:
@@ -269,20 +274,33 @@ def compile_init() -> dict[str, Any]:
         reset_dynamo()
 
 
-def compiled_inference(spec: str, args: argparse.Namespace) -> dict[str, Any]:
+def compiled_run(
+    spec: str, args: argparse.Namespace, training: bool, allow_rnn: bool = False
+) -> dict[str, Any]:
+    """Eager vs ``torch.compile`` (default backend) of one model; the first compiled call is the compile."""
     shape = tuple(args.shape)
-    eager = make_model(spec, shape, args.seed).eval()
-    xb = torch.randn(args.infer_batch, *shape[:2])
+    eager = make_model(spec, shape, args.seed)
+    twin = copy.deepcopy(eager)
+    batch = args.batch if training else args.infer_batch
+    xb = torch.randn(batch, *shape[:2])
     reset_dynamo()
     start = time.perf_counter()
     try:
-        compiled = torch.compile(eager)
-        with torch.inference_mode():
-            out = compiled(xb)
-        compile_s = time.perf_counter() - start
-        with torch.inference_mode():
-            diff = float((out - eager(xb)).abs().max())
-        t = interleaved({"eager": infer(eager, xb), "compiled": infer(compiled, xb)}, max(args.repeats, 3), 1)
+        with torch._dynamo.config.patch(allow_rnn=allow_rnn):
+            compiled = torch.compile(twin)
+            if training:
+                fns = {
+                    "eager": train_step(eager, batch, shape, 1e-3),
+                    "compiled": train_step(compiled, batch, shape, 1e-3),
+                }
+            else:
+                fns = {"eager": infer(eager, xb), "compiled": infer(compiled, xb)}
+            fns["compiled"]()
+            compile_s = time.perf_counter() - start
+            diff = None
+            if not training:
+                diff = float((fns["compiled"]() - fns["eager"]()).abs().max())
+            t = interleaved(fns, max(args.steps if training else args.repeats, 3), 1)
     except Exception as exc:
         return {
             "status": "failed",
@@ -290,14 +308,19 @@ def compiled_inference(spec: str, args: argparse.Namespace) -> dict[str, Any]:
             "seconds_before_failure": round(time.perf_counter() - start, 2),
         }
     finally:
-        breaks = graph_breaks()
+        dyn = dynamo_stats()
         reset_dynamo()
-    s = {k: stats(v, args.infer_batch) for k, v in t.items()}
+    s = {k: stats(v, batch) for k, v in t.items()}
     return {
-        "status": "ok",
-        "workload": f"inference batch {args.infer_batch}, inference_mode",
+        "status": "ok" if dyn.get("graphs", 1) else "not compiled: Dynamo fell back to eager",
+        "workload": (
+            f"training step batch {batch} (model compiled, Adam eager)"
+            if training
+            else f"inference batch {batch}, inference_mode"
+        ),
+        "allow_rnn": allow_rnn,
         "compile_s": round(compile_s, 2),
-        "graph_breaks": breaks,
+        **dyn,
         "max_abs_diff": diff,
         "eager_windows_per_s": s["eager"]["windows_per_s"],
         "compiled_windows_per_s": s["compiled"]["windows_per_s"],
@@ -305,41 +328,12 @@ def compiled_inference(spec: str, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def compiled_training(spec: str, args: argparse.Namespace) -> dict[str, Any]:
-    shape = tuple(args.shape)
-    eager = make_model(spec, shape, args.seed)
-    twin = copy.deepcopy(eager)
-    reset_dynamo()
-    start = time.perf_counter()
-    try:
-        compiled = torch.compile(twin)
-        compiled_step = train_step(compiled, args.batch, shape, 1e-3)
-        compiled_step()
-        compile_s = time.perf_counter() - start
-        t = interleaved(
-            {"eager": train_step(eager, args.batch, shape, 1e-3), "compiled": compiled_step},
-            max(args.steps, 3),
-            1,
-        )
-    except Exception as exc:
-        return {
-            "status": "failed",
-            "error": f"{type(exc).__name__}: {str(exc)[:300]}",
-            "seconds_before_failure": round(time.perf_counter() - start, 2),
-        }
-    finally:
-        breaks = graph_breaks()
-        reset_dynamo()
-    s = {k: stats(v, args.batch) for k, v in t.items()}
-    return {
-        "status": "ok",
-        "workload": f"training step batch {args.batch} (model compiled, Adam eager)",
-        "compile_s": round(compile_s, 2),
-        "graph_breaks": breaks,
-        "eager_windows_per_s": s["eager"]["windows_per_s"],
-        "compiled_windows_per_s": s["compiled"]["windows_per_s"],
-        **verdict(s["eager"], s["compiled"], args.threshold),
-    }
+def compile_model(spec: str, args: argparse.Namespace, training: bool) -> dict[str, Any]:
+    """Compile; where Dynamo refuses the RNN modules, also try its experimental ``allow_rnn`` tracing."""
+    result = compiled_run(spec, args, training)
+    if result["status"] != "ok" and any("RNN" in u for u in result.get("unsupported", [])):
+        result["with_allow_rnn"] = compiled_run(spec, args, training, allow_rnn=True)
+    return result
 
 
 def op_names(fn: Callable[[], Any]) -> set[str]:
@@ -507,7 +501,7 @@ def channels_last(spec: str, args: argparse.Namespace) -> dict[str, Any]:
     xb = torch.randn(args.infer_batch, *shape[:2])
     with torch.inference_mode():
         diff = float((base.eval()(xb) - cl.eval()(xb)).abs().max())
-    t = interleaved({"contiguous": infer(base, xb), "channels_last": infer(cl, xb)}, max(args.repeats, 3), 1)
+    t = interleaved({"contiguous": infer(base, xb), "channels_last": infer(cl, xb)}, max(args.repeats, 2), 1)
     big = {k: stats(v, args.infer_batch) for k, v in t.items()}
     t = interleaved(
         {
@@ -537,6 +531,47 @@ def channels_last(spec: str, args: argparse.Namespace) -> dict[str, Any]:
 # --------------------------------------------------------------------------- report
 
 
+def cpu_times() -> list[int]:
+    """The aggregate ``cpu`` line of /proc/stat (user nice system idle iowait irq softirq steal ...)."""
+    try:
+        return [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError, IndexError):
+        return []
+
+
+def steal_pct(before: list[int], after: list[int]) -> float | None:
+    """Share of CPU time the hypervisor gave to other guests while we ran (a noise indicator)."""
+    if len(before) < 8 or len(after) < 8:
+        return None
+    total = sum(after[:8]) - sum(before[:8])
+    return round(100 * (after[7] - before[7]) / total, 2) if total > 0 else None
+
+
+def thread_count(spec: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Training step on one thread vs all threads: many tiny ops (an RNN time loop) parallelise badly."""
+    shape = tuple(args.shape)
+    model = make_model(spec, shape, args.seed)
+    step = train_step(model, args.batch, shape, 1e-3)
+    every = torch.get_num_threads()
+
+    def one() -> None:
+        with threads(1):
+            step()
+
+    t = interleaved({"one": one, "all": step}, max(args.steps, 2), 1)
+    s = {k: stats(v, args.batch) for k, v in t.items()}
+    return {
+        "model": spec,
+        "workload": f"training step batch {args.batch}",
+        "threads_all": every,
+        "one_thread_windows_per_s": s["one"]["windows_per_s"],
+        "all_threads_windows_per_s": s["all"]["windows_per_s"],
+        "all_threads_spread_pct": s["all"]["spread_pct"],
+        "one_thread_spread_pct": s["one"]["spread_pct"],
+        **verdict(s["one"], s["all"], args.threshold),
+    }
+
+
 def machine_info() -> dict[str, Any]:
     cpu = platform.processor()
     with contextlib.suppress(OSError):
@@ -560,6 +595,21 @@ def machine_info() -> dict[str, Any]:
         "platform": platform.platform(),
         "load_average_start": [round(v, 2) for v in os.getloadavg()],
     }
+
+
+def describe_compile(v: dict[str, Any]) -> str:
+    if v["status"] == "failed":
+        return f"failed ({v['error'][:100]})"
+    text = (
+        f"{v['verdict']} (x{v['speedup_median']:.2f} median, compile {v['compile_s']:.1f} s, "
+        f"{v.get('graphs', '?')} graphs, {v.get('graph_breaks', '?')} breaks)"
+    )
+    if v["status"] != "ok":
+        reason = "; ".join(v.get("unsupported", [])) or "no graph captured"
+        text = f"not compiled, runs eager ({reason})"
+    if "with_allow_rnn" in v:
+        text += f"; with allow_rnn=True (experimental): {describe_compile(v['with_allow_rnn'])}"
+    return text
 
 
 def conclusions(result: dict[str, Any], args: argparse.Namespace) -> list[str]:
@@ -612,15 +662,7 @@ def conclusions(result: dict[str, Any], args: argparse.Namespace) -> list[str]:
     comp = opt.get("torch_compile", {})
     items = [(k, v) for k, v in comp.items() if isinstance(v, dict) and "status" in v and k != "init"]
     if items:
-        parts = []
-        for key, v in items:
-            if v["status"] == "ok":
-                parts.append(
-                    f"{key}: {v['verdict']} (x{v['speedup_median']:.2f} median, compile {v['compile_s']:.0f} s, "
-                    f"{v['graph_breaks']} graph breaks)"
-                )
-            else:
-                parts.append(f"{key}: failed ({v['error'][:80]})")
+        parts = [f"{key}: {describe_compile(v)}" for key, v in items]
         out.append("torch.compile on CPU: " + "; ".join(parts))
     fl = opt.get("fused_lstm", {})
     if fl.get("status") == "ok":
@@ -635,8 +677,15 @@ def conclusions(result: dict[str, Any], args: argparse.Namespace) -> list[str]:
     paths = opt.get("rnn_kernels", {})
     if "LSTM" in paths and "GRU" in paths:
         out.append(f"nn.LSTM runs {paths['LSTM']['training']}; nn.GRU runs {paths['GRU']['training']}")
+    th = opt.get("threads")
+    if isinstance(th, dict):
+        out.append(
+            f"{th['threads_all']} threads vs 1 thread for training {th['model']}: {th['verdict']} "
+            f"(x{th['speedup_median']:.2f} median, x{th['speedup_best']:.2f} best run; spread "
+            f"{th['all_threads_spread_pct']:.0f}% on all threads vs {th['one_thread_spread_pct']:.0f}% on one)"
+        )
     mc = opt.get("mkldnn_conv")
-    if mc:
+    if isinstance(mc, dict) and "verdict" in mc:
         out.append(
             f"oneDNN convolutions (already the default) on {mc['model']}: x{mc['speedup_median']:.1f} training "
             f"over oneDNN disabled ({mc['verdict']})"
@@ -659,8 +708,11 @@ def conclusions(result: dict[str, Any], args: argparse.Namespace) -> list[str]:
         + (f"; beyond {thr} at batch 1 only for {', '.join(helps)}" if helps else f"; within {thr} noise")
     )
     spreads = [r["train"]["spread_pct"] for r in rows] + [r["inference"]["spread_pct"] for r in rows]
+    steal = result["machine"].get("steal_pct")
     out.append(
-        f"noise: run-to-run spread median {statistics.median(spreads):.0f}% (max {max(spreads):.0f}%), load "
+        f"noise: run-to-run spread median {statistics.median(spreads):.0f}% (max {max(spreads):.0f}%), "
+        + (f"{steal}% CPU steal, " if steal is not None else "")
+        + "load "
         f"average {result['machine']['load_average_start'][0]} at start / {result['machine']['load_average_end'][0]} "
         f"at end on {result['machine']['cpus_usable']} CPUs; differences under {thr} are not meaningful"
     )
@@ -723,6 +775,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--compile-train", nargs="*", help="model:preset specs for compiled training")
     parser.add_argument("--lstm-model", default="lstm_dense:tutorial", help="model for the fused-LSTM test")
+    parser.add_argument(
+        "--thread-model", default="cnn_resbigru:model2", help="model for the 1-vs-all-threads test"
+    )
     parser.add_argument("--conv-model", default="resnet1d:wang2017", help="model for the oneDNN conv test")
     parser.add_argument("--threshold", type=float, default=0.10, help="speed-ups within this are noise")
     parser.add_argument("--rate-hz", type=float, default=50.0, help="sampling rate (real-time comparison)")
@@ -745,6 +800,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     started = time.perf_counter()
+    cpu_start = cpu_times()
     shape = tuple(args.shape)
     result: dict[str, Any] = {
         "benchmark": "CPU throughput of the model zoo at the published presets, synthetic float32 input",
@@ -767,28 +823,41 @@ def main(argv: list[str] | None = None) -> None:
         "models": [],
         "optimisations": {},
     }
+    sections = result["section_s"] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        sections[name] = round(now - clock, 1)
+        clock = now
+
     for spec in main_specs(args.quick, args.models):
         print(f"measuring {spec} ...", flush=True)
         try:
             result["models"].append(measure_model(spec, args))
         except BadInput as exc:
             result["models"].append({"spec": spec, "skipped": str(exc)})
+        lap(spec)
 
     opt = result["optimisations"]
-    print("optimisations: RNN kernels, fused LSTM, oneDNN conv ...", flush=True)
+    print("optimisations: RNN kernels, fused LSTM, oneDNN conv, threads ...", flush=True)
     opt["rnn_kernels"] = rnn_paths(shape)
-    try:
-        opt["fused_lstm"] = fused_lstm(args.lstm_model, args)
-    except BadInput as exc:
-        opt["fused_lstm"] = {"status": "skipped", "reason": str(exc)}
-    try:
-        opt["mkldnn_conv"] = mkldnn_conv(args.conv_model, args)
-    except BadInput as exc:
-        opt["mkldnn_conv"] = {"status": "skipped", "reason": str(exc)}
+    for key, fn, spec in (
+        ("fused_lstm", fused_lstm, args.lstm_model),
+        ("mkldnn_conv", mkldnn_conv, args.conv_model),
+        ("threads", thread_count, args.thread_model),
+    ):
+        try:
+            opt[key] = fn(spec, args)
+        except BadInput as exc:
+            opt[key] = {"status": "skipped", "reason": str(exc)}
+        lap(key)
     conv2d = [r["spec"] for r in result["models"] if "Conv2d" in r.get("layers", ())]
     if conv2d:
         print(f"optimisations: channels_last on {conv2d[0]} ...", flush=True)
         opt["channels_last"] = channels_last(conv2d[0], args)
+        lap("channels_last")
     else:
         opt["channels_last"] = "n/a: no measured model has 2D convolutions"
     opt["channels_last_1d"] = "n/a: 1D convolutions (channels_last/channels_last_3d are 4D/5D layouts)"
@@ -804,16 +873,20 @@ def main(argv: list[str] | None = None) -> None:
         try:
             print("optimisations: torch.compile start-up ...", flush=True)
             comp["init"] = compile_init()
+            lap("compile init")
             for spec in args.compile:
                 print(f"optimisations: torch.compile {spec} inference ...", flush=True)
-                comp[f"{spec} inference"] = compiled_inference(spec, args)
+                comp[f"{spec} inference"] = compile_model(spec, args, training=False)
+                lap(f"compile {spec} inference")
             for spec in args.compile_train:
                 print(f"optimisations: torch.compile {spec} training ...", flush=True)
-                comp[f"{spec} training"] = compiled_training(spec, args)
+                comp[f"{spec} training"] = compile_model(spec, args, training=True)
+                lap(f"compile {spec} training")
         finally:
             if cache:
                 shutil.rmtree(cache, ignore_errors=True)
 
+    result["machine"]["steal_pct"] = steal_pct(cpu_start, cpu_times())
     result["machine"]["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
     result["runtime_s"] = round(time.perf_counter() - started, 1)
     result["conclusions"] = conclusions(result, args)
