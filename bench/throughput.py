@@ -5,13 +5,15 @@ For each registered model at its published preset, on synthetic float32 windows 
 window at batch 1 on one thread, inference windows/s at batch 256 on all threads, parameter count. Then it
 measures (without changing model code) what the usual CPU optimisations do: ``torch.compile`` (default
 inductor backend), channels-last (only meaningful for 2D convolutions), the oneDNN fused LSTM kernel
-against the ATen kernel and a Python loop of ``nn.LSTMCell``, oneDNN convolutions, and
-``torch.inference_mode()`` against ``torch.no_grad()``.
+against the ATen kernel and a Python loop of ``nn.LSTMCell``, oneDNN convolutions, one thread against
+all threads, and ``torch.inference_mode()`` against ``torch.no_grad()``.
 
 Timings are wall-clock on whatever CPU runs this; on a small shared machine they are noisy. A/B
 comparisons are interleaved and judged on both the median and the best run, against ``--threshold``.
+The CPU time other processes used during each section is recorded (/proc/stat, PSI): with another job
+on one of two cores, multi-threaded PyTorch runs can be tens of times slower than on an idle machine.
 
-    python bench/throughput.py [--quick] [--shape T C K] [--steps N] [--compile SPEC ...]
+    python bench/throughput.py [--quick] [--shape T C K] [--steps N] [--threads N] [--compile SPEC ...]
 
 Writes bench/results/throughput.json.
 """
@@ -188,7 +190,12 @@ def measure_model(spec: str, args: argparse.Namespace) -> dict[str, Any]:
     step()
     first = time.perf_counter() - start
     times = interleaved({"train": step}, args.steps, max(args.warmup - 1, 0))["train"]
-    row["train"] = {**stats(times, args.batch), "batch": args.batch, "first_step_s": round(first, 4)}
+    row["train"] = {
+        **stats(times, args.batch),
+        "batch": args.batch,
+        "threads": torch.get_num_threads(),
+        "first_step_s": round(first, 4),
+    }
 
     # batch-1 latency on one thread, inference_mode vs no_grad interleaved call by call
     x1 = torch.randn(1, *shape[:2])
@@ -311,8 +318,12 @@ def compiled_run(
         dyn = dynamo_stats()
         reset_dynamo()
     s = {k: stats(v, batch) for k, v in t.items()}
+    compiled_ok = bool(dyn.get("graphs", 1))
+    judged = verdict(s["eager"], s["compiled"], args.threshold)
+    if not compiled_ok:
+        judged["verdict"] = "n/a: nothing compiled, both sides ran eager"
     return {
-        "status": "ok" if dyn.get("graphs", 1) else "not compiled: Dynamo fell back to eager",
+        "status": "ok" if compiled_ok else "not compiled: Dynamo fell back to eager",
         "workload": (
             f"training step batch {batch} (model compiled, Adam eager)"
             if training
@@ -324,7 +335,7 @@ def compiled_run(
         "max_abs_diff": diff,
         "eager_windows_per_s": s["eager"]["windows_per_s"],
         "compiled_windows_per_s": s["compiled"]["windows_per_s"],
-        **verdict(s["eager"], s["compiled"], args.threshold),
+        **judged,
     }
 
 
@@ -332,7 +343,10 @@ def compile_model(spec: str, args: argparse.Namespace, training: bool) -> dict[s
     """Compile; where Dynamo refuses the RNN modules, also try its experimental ``allow_rnn`` tracing."""
     result = compiled_run(spec, args, training)
     if result["status"] != "ok" and any("RNN" in u for u in result.get("unsupported", [])):
-        result["with_allow_rnn"] = compiled_run(spec, args, training, allow_rnn=True)
+        if training:  # inductor then compiles the unrolled forward + backward time loop: > 10 min in a trial
+            result["with_allow_rnn"] = "not tried for training (compiling the unrolled loop takes minutes)"
+        else:
+            result["with_allow_rnn"] = compiled_run(spec, args, training, allow_rnn=True)
     return result
 
 
@@ -539,12 +553,45 @@ def cpu_times() -> list[int]:
         return []
 
 
-def steal_pct(before: list[int], after: list[int]) -> float | None:
-    """Share of CPU time the hypervisor gave to other guests while we ran (a noise indicator)."""
-    if len(before) < 8 or len(after) < 8:
+def cpu_pressure_us() -> int | None:
+    """Total microseconds in which some runnable task waited for a CPU (Linux PSI), if available."""
+    try:
+        line = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+        return int(line.rsplit("total=", 1)[1])
+    except (OSError, ValueError, IndexError):
         return None
-    total = sum(after[:8]) - sum(before[:8])
-    return round(100 * (after[7] - before[7]) / total, 2) if total > 0 else None
+
+
+def snapshot() -> dict[str, Any]:
+    own = os.times()
+    return {
+        "wall": time.perf_counter(),
+        "own": own.user + own.system + own.children_user + own.children_system,
+        "cpu": cpu_times(),
+        "psi": cpu_pressure_us(),
+    }
+
+
+def usable_cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def contention(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """How busy the machine was with other work between two snapshots (the noise behind a timing)."""
+    wall = after["wall"] - before["wall"]
+    a, b = before["cpu"], after["cpu"]
+    if wall <= 0 or len(a) < 8 or len(b) < 8:
+        return {}
+    hz = os.sysconf("SC_CLK_TCK")
+    busy = sum(b[i] - a[i] for i in (0, 1, 2, 5, 6)) / hz
+    capacity = wall * usable_cpus()
+    out = {
+        "other_cpu_pct": round(100 * max(busy - (after["own"] - before["own"]), 0.0) / capacity, 1),
+        "steal_pct": round(100 * (b[7] - a[7]) / hz / capacity, 2),
+    }
+    if before["psi"] is not None and after["psi"] is not None:
+        out["cpu_pressure_pct"] = round((after["psi"] - before["psi"]) / 1e4 / wall, 1)
+    return out
 
 
 def thread_count(spec: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -552,13 +599,19 @@ def thread_count(spec: str, args: argparse.Namespace) -> dict[str, Any]:
     shape = tuple(args.shape)
     model = make_model(spec, shape, args.seed)
     step = train_step(model, args.batch, shape, 1e-3)
-    every = torch.get_num_threads()
+    every = usable_cpus()
+    if every < 2:
+        return {"status": "skipped", "reason": "only one usable CPU"}
 
     def one() -> None:
         with threads(1):
             step()
 
-    t = interleaved({"one": one, "all": step}, max(args.steps, 2), 1)
+    def all_() -> None:
+        with threads(every):
+            step()
+
+    t = interleaved({"one": one, "all": all_}, max(args.steps, 2), 1)
     s = {k: stats(v, args.batch) for k, v in t.items()}
     return {
         "model": spec,
@@ -582,7 +635,7 @@ def machine_info() -> dict[str, Any]:
     return {
         "cpu": cpu,
         "cpus": os.cpu_count(),
-        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cpus_usable": usable_cpus(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
@@ -607,7 +660,7 @@ def describe_compile(v: dict[str, Any]) -> str:
     if v["status"] != "ok":
         reason = "; ".join(v.get("unsupported", [])) or "no graph captured"
         text = f"not compiled, runs eager ({reason})"
-    if "with_allow_rnn" in v:
+    if isinstance(v.get("with_allow_rnn"), dict):
         text += f"; with allow_rnn=True (experimental): {describe_compile(v['with_allow_rnn'])}"
     return text
 
@@ -678,7 +731,7 @@ def conclusions(result: dict[str, Any], args: argparse.Namespace) -> list[str]:
     if "LSTM" in paths and "GRU" in paths:
         out.append(f"nn.LSTM runs {paths['LSTM']['training']}; nn.GRU runs {paths['GRU']['training']}")
     th = opt.get("threads")
-    if isinstance(th, dict):
+    if isinstance(th, dict) and "verdict" in th:
         out.append(
             f"{th['threads_all']} threads vs 1 thread for training {th['model']}: {th['verdict']} "
             f"(x{th['speedup_median']:.2f} median, x{th['speedup_best']:.2f} best run; spread "
@@ -708,10 +761,29 @@ def conclusions(result: dict[str, Any], args: argparse.Namespace) -> list[str]:
         + (f"; beyond {thr} at batch 1 only for {', '.join(helps)}" if helps else f"; within {thr} noise")
     )
     spreads = [r["train"]["spread_pct"] for r in rows] + [r["inference"]["spread_pct"] for r in rows]
-    steal = result["machine"].get("steal_pct")
+    chosen = result["settings"]["threads"]
+    if chosen["multi_threaded_runs"] < result["machine"]["cpus_usable"]:
+        out.append(
+            f"multi-threaded runs used {chosen['multi_threaded_runs']} of {result['machine']['cpus_usable']} "
+            f"CPUs ({chosen['why']})"
+        )
+    busy = result["machine"].get("contention", {})
+    measured = {k: v for k, v in result["sections"].items() if "other_cpu_pct" in v and "compile" not in k}
+    loud = sorted(k for k, v in measured.items() if v["other_cpu_pct"] >= args.busy_pct)
+    if loud:
+        out.append(
+            f"other processes used >= {args.busy_pct:g}% of the CPUs while measuring "
+            f"{'every section' if len(loud) == len(measured) else ', '.join(loud)}: "
+            "those numbers (multi-threaded ones above all) are pessimistic; rerun on an idle machine"
+        )
     out.append(
         f"noise: run-to-run spread median {statistics.median(spreads):.0f}% (max {max(spreads):.0f}%), "
-        + (f"{steal}% CPU steal, " if steal is not None else "")
+        + (
+            f"other processes used {busy['other_cpu_pct']}% of the CPUs over the run "
+            f"(CPU pressure {busy.get('cpu_pressure_pct', '?')}%, steal {busy['steal_pct']}%), "
+            if busy
+            else ""
+        )
         + "load "
         f"average {result['machine']['load_average_start'][0]} at start / {result['machine']['load_average_end'][0]} "
         f"at end on {result['machine']['cpus_usable']} CPUs; differences under {thr} are not meaningful"
@@ -720,14 +792,16 @@ def conclusions(result: dict[str, Any], args: argparse.Namespace) -> list[str]:
 
 
 def print_table(result: dict[str, Any], args: argparse.Namespace) -> None:
+    ib = args.infer_batch
     head = (
         f"{'model:preset':22s} {'params':>8s} {'train w/s':>10s} {'lat ms':>8s} {'infer w/s':>10s} "
-        f"{'inf_mode/no_grad':>17s}  channels_last"
+        f"{'im/ng b1':>9s} {'im/ng b' + str(ib):>11s} {'busy%':>6s}  channels_last"
     )
     print(
-        f"shape T={args.shape[0]} C={args.shape[1]} K={args.shape[2]}; train batch {args.batch}, "
-        f"latency batch 1 on 1 thread (median), inference batch {args.infer_batch} on "
-        f"{result['machine']['torch_threads']} threads"
+        f"shape T={args.shape[0]} C={args.shape[1]} K={args.shape[2]}; train w/s: windows/s at batch {args.batch}; "
+        f"lat ms: batch 1 on 1 thread (median); infer w/s: batch {ib} on "
+        f"{result['machine']['torch_threads']} thread(s); im/ng: inference_mode speed-up over no_grad; "
+        "busy%: CPU used by other processes meanwhile"
     )
     print(head)
     print("-" * len(head))
@@ -735,10 +809,12 @@ def print_table(result: dict[str, Any], args: argparse.Namespace) -> None:
         if "train" not in r:
             print(f"{r['spec']:22s} skipped: {r['skipped']}")
             continue
-        ratio = r["inference_mode_vs_no_grad"][f"batch_{args.infer_batch}"]["speedup_median"]
+        im = r["inference_mode_vs_no_grad"]
+        busy = result["sections"].get(r["spec"], {}).get("other_cpu_pct", float("nan"))
         print(
             f"{r['spec']:22s} {r['params']:8d} {r['train']['windows_per_s']:10.0f} "
-            f"{r['latency_b1']['median_ms']:8.2f} {r['inference']['windows_per_s']:10.0f} {ratio:17.2f}  "
+            f"{r['latency_b1']['median_ms']:8.2f} {r['inference']['windows_per_s']:10.0f} "
+            f"{im['batch_1']['speedup_median']:9.2f} {im[f'batch_{ib}']['speedup_median']:11.2f} {busy:6.0f}  "
             f"{r['channels_last'].split(':')[0]}"
         )
     print("\nconclusions:")
@@ -769,6 +845,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, help="untimed warm-up steps (full 2, quick 1)")
     parser.add_argument("--latency-calls", type=int, help="batch-1 calls timed (full 30, quick 10)")
     parser.add_argument("--repeats", type=int, help="timed batch-256 inference calls (full 3, quick 2)")
+    parser.add_argument(
+        "--threads",
+        default="auto",
+        help="torch threads for the multi-threaded runs: a number, 'all' (every usable CPU) or 'auto' "
+        "(default: every usable CPU that other processes are not keeping busy, sampled for 2 s at start)",
+    )
     parser.add_argument("--models", nargs="+", help="only these models or model:preset specs")
     parser.add_argument(
         "--compile", nargs="*", help="model:preset specs for compiled inference ('none': skip)"
@@ -780,6 +862,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--conv-model", default="resnet1d:wang2017", help="model for the oneDNN conv test")
     parser.add_argument("--threshold", type=float, default=0.10, help="speed-ups within this are noise")
+    parser.add_argument(
+        "--busy-pct", type=float, default=25.0, help="flag sections where other work used this much CPU"
+    )
     parser.add_argument("--rate-hz", type=float, default=50.0, help="sampling rate (real-time comparison)")
     parser.add_argument("--warm-compile-cache", action="store_true", help="reuse inductor's on-disk cache")
     parser.add_argument("--seed", type=int, default=0)
@@ -799,14 +884,38 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    default_threads = torch.get_num_threads()
+    before = snapshot()
+    time.sleep(2.0)
+    idle_check = contention(before, snapshot())
+    busy_cpus = round(idle_check.get("other_cpu_pct", 0.0) / 100 * usable_cpus())
+    if args.threads == "auto":
+        n_threads = max(1, usable_cpus() - busy_cpus)
+        why = f"auto: {usable_cpus()} usable CPUs, {busy_cpus} kept busy by other processes at start"
+    elif args.threads == "all":
+        n_threads, why = usable_cpus(), "all usable CPUs"
+    else:
+        n_threads, why = int(args.threads), "--threads"
+    torch.set_num_threads(n_threads)
+    if busy_cpus:
+        print(
+            f"warning: other processes are using {idle_check['other_cpu_pct']}% of the CPUs; timings will be "
+            f"pessimistic; running on {n_threads} thread(s) ({why})",
+            file=sys.stderr,
+        )
     started = time.perf_counter()
-    cpu_start = cpu_times()
+    run_start = snapshot()
     shape = tuple(args.shape)
     result: dict[str, Any] = {
         "benchmark": "CPU throughput of the model zoo at the published presets, synthetic float32 input",
-        "machine": machine_info(),
+        "machine": {
+            **machine_info(),
+            "torch_threads_default": default_threads,
+            "contention_before_start": idle_check,
+        },
         "settings": {
             "quick": args.quick,
+            "threads": {"multi_threaded_runs": n_threads, "why": why},
             "shape": {"T": shape[0], "C": shape[1], "K": shape[2]},
             "train": f"forward + backward + Adam step (TrainConfig defaults, preset lr), batch {args.batch}, "
             f"model in train mode; preset optimiser/L2/clipping/batch size not applied",
@@ -823,21 +932,23 @@ def main(argv: list[str] | None = None) -> None:
         "models": [],
         "optimisations": {},
     }
-    sections = result["section_s"] = {}
-    clock = time.perf_counter()
+    sections = result["sections"] = {}
+    clock = snapshot()
 
     def lap(name: str) -> None:
         nonlocal clock
-        now = time.perf_counter()
-        sections[name] = round(now - clock, 1)
+        now = snapshot()
+        sections[name] = {"seconds": round(now["wall"] - clock["wall"], 1), **contention(clock, now)}
         clock = now
 
     for spec in main_specs(args.quick, args.models):
         print(f"measuring {spec} ...", flush=True)
         try:
             result["models"].append(measure_model(spec, args))
-        except BadInput as exc:
+        except BadInput as exc:  # e.g. a --shape too short for the model
             result["models"].append({"spec": spec, "skipped": str(exc)})
+        except Exception as exc:
+            result["models"].append({"spec": spec, "skipped": f"failed: {type(exc).__name__}: {exc}"[:400]})
         lap(spec)
 
     opt = result["optimisations"]
@@ -886,7 +997,7 @@ def main(argv: list[str] | None = None) -> None:
             if cache:
                 shutil.rmtree(cache, ignore_errors=True)
 
-    result["machine"]["steal_pct"] = steal_pct(cpu_start, cpu_times())
+    result["machine"]["contention"] = contention(run_start, snapshot())
     result["machine"]["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
     result["runtime_s"] = round(time.perf_counter() - started, 1)
     result["conclusions"] = conclusions(result, args)
