@@ -7,7 +7,7 @@ export DVC_NO_ANALYTICS := 1
 export RAY_USAGE_STATS_ENABLED := 0
 export MLFLOW_SERVER_ENABLE_JOB_EXECUTION := false
 
-.PHONY: help install install-dev run test lint bench clean
+.PHONY: help install install-dev run test lint bench bench-accuracy clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -39,8 +39,13 @@ test: install-dev  ## the whole test suite (real data from ../shared/datasets wh
 lint: install-dev  ## ruff
 	ruff check har tests bench
 
-bench: install  ## benchmarks; results in bench/results/
+bench: install  ## quick benchmarks (prepare, throughput); results in bench/results/
 	python bench/prepare.py
+	python bench/throughput.py
+
+bench-accuracy: install  ## the accuracy benchmark (hours on a 2-core CPU): docs/results.md
+	har data fetch uci_hapt && har data prepare uci_hapt
+	python bench/accuracy.py
 
 clean:  ## remove generated data and caches (not the venv)
 	rm -rf data/raw data/prepared .pytest_cache .ruff_cache

@@ -167,6 +167,26 @@ def write_report(results: dict[str, Any]) -> None:
         handle.write("\n".join(lines))
 
 
+def merge_parts() -> None:
+    """Fold accuracy-<part>.json files into accuracy.json (one record per key) and rewrite the report."""
+    results = load(RESULTS)
+    seen = {key(r) for r in results["runs"]}
+    parts = sorted(RESULTS.parent.glob("accuracy-*.json"))
+    for part in parts:
+        other = load(part)
+        results.setdefault("machine", other.get("machine"))
+        for record in other["runs"]:
+            if key(record) not in seen:
+                results["runs"].append(record)
+                seen.add(key(record))
+    results["summary"] = summarise(results["runs"])
+    save(RESULTS, results)
+    for part in parts:
+        part.unlink()
+    write_report(results)
+    print(f"merged {len(parts)} part(s); {len(results['runs'])} runs in {RESULTS.name}; wrote {REPORT}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=",".join(PUBLISHED), help="comma-separated model:preset list")
@@ -178,18 +198,22 @@ def main() -> None:
     parser.add_argument("--prepared-dir", type=Path, default=ROOT / "data" / "prepared")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument(
+        "--part", default="", help="write to accuracy-<part>.json (parallel runs); merged by --report-only"
+    )
     args = parser.parse_args()
 
-    results = load(RESULTS)
+    if args.report_only:
+        merge_parts()
+        return
+    path = RESULTS.with_name(f"accuracy-{args.part}.json") if args.part else RESULTS
+    results = load(path)
     results["machine"] = {
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "platform": platform.platform(),
     }
-    if args.report_only:
-        write_report(results)
-        return
     if not (args.prepared_dir / args.dataset / "meta.json").is_file():
         sys.exit(
             f"error: {args.prepared_dir / args.dataset} is not prepared; run 'har data prepare {args.dataset}'"
@@ -229,8 +253,7 @@ def main() -> None:
                 "val_subjects": data.val_subjects,
             }
             results["runs"].append(record)
-            save(RESULTS, results)
-            write_report(results)
+            save(path, results)
             print(
                 f"{args.dataset} {spec_name} seed {seed}: test acc {record['test/accuracy']:.4f} "
                 f"macro F1 {record['test/macro_f1']:.4f} ({record['epochs_run']} epochs, "
@@ -238,8 +261,9 @@ def main() -> None:
                 flush=True,
             )
     results["summary"] = summarise(results["runs"])
-    save(RESULTS, results)
-    write_report(results)
+    save(path, results)
+    if not args.part:
+        write_report(results)
     for row in results["summary"]:
         print(
             f"{row['dataset']:10s} {row['model']:22s} {row['test_accuracy_mean']:6.2f} +- {row['test_accuracy_std']:.2f}"
