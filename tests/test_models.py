@@ -35,14 +35,6 @@ CASES = [
 ]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_every_architecture_is_registered() -> None:
     assert set(MODELS) == {
         "lstm", "res_bilstm", "lstm_dense", "cnn_lstm", "convlstm", "cnn_resbigru", "deepconvlstm", "resnet1d",

@@ -27,14 +27,6 @@ SMALL = {"hidden": 8, "layers": 1}  # a fast lstm
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}  # the CPU is shared: more threads make small LSTMs far slower
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A scratch project with params.yaml, the bundled sample, and uci_hapt_sample fetched + prepared."""

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from har.models.registry import Preset, register
+from har.models.subsequences import sub_length, sub_sequences
 
 PRESETS = (
     Preset(
@@ -22,10 +23,6 @@ PRESETS = (
         published="UCI HAR test accuracy 90.7% mean of 10 repeats (fixed 25 epochs, no validation split)",
     ),
 )
-
-
-def sub_length(window: int, n_steps: int) -> int:
-    return window // n_steps
 
 
 class CNNLSTM(nn.Module):
@@ -47,10 +44,9 @@ class CNNLSTM(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, T, C]
-        b, _, c = x.shape
-        used = self.n_steps * self.length
-        subs = x[:, -used:].reshape(b * self.n_steps, self.length, c).transpose(1, 2)  # [B*S, C, L]
-        codes = self.cnn(subs).reshape(b, self.n_steps, -1)
+        subs = sub_sequences(x, self.n_steps)  # [B, S, C, L]
+        b, s, c, length = subs.shape
+        codes = self.cnn(subs.reshape(b * s, c, length)).reshape(b, s, -1)
         out, _ = self.lstm(codes)
         return self.head(out[:, -1])
 

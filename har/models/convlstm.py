@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from har.models.registry import Preset, register
+from har.models.subsequences import sub_length, sub_sequences
 
 PRESETS = (
     Preset(
@@ -53,7 +54,7 @@ class ConvLSTM(nn.Module):
         dense: int, dropout: float,
     ) -> None:  # fmt: skip
         super().__init__()
-        self.n_steps, self.length = n_steps, window // n_steps
+        self.n_steps, self.length = n_steps, sub_length(window, n_steps)
         self.cell = ConvLSTMCell(n_channels, filters, kernel)
         self.head = nn.Sequential(
             nn.Flatten(), nn.Dropout(dropout),
@@ -61,9 +62,7 @@ class ConvLSTM(nn.Module):
         )  # fmt: skip
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, T, C]
-        b, _, c = x.shape
-        used = self.n_steps * self.length
-        subs = x[:, -used:].reshape(b, self.n_steps, self.length, c).transpose(2, 3)  # [B, S, C, L]
+        subs = sub_sequences(x, self.n_steps)  # [B, S, C, L]
         state = None
         for step in range(self.n_steps):
             h, state = self.cell(subs[:, step], state)
