@@ -93,7 +93,25 @@ def save(path: Path, results: dict[str, Any]) -> None:
 
 
 def key(record: dict[str, Any]) -> tuple:
-    return (record["dataset"], record["model"], record["seed"], record["max_epochs"])
+    return (
+        record["dataset"],
+        record["model"],
+        record["seed"],
+        record["max_epochs"],
+        record.get("config_hash", ""),
+    )
+
+
+def config_hash(spec: RunSpec) -> str:
+    """Short hash of the resolved hyper-parameters and training settings (a changed preset re-runs)."""
+    import hashlib
+
+    from har.experiment import resolve
+
+    hparams, cfg = resolve(spec)
+    train = cfg.model_dump(exclude={"seed", "num_threads", "device"})
+    text = json.dumps({"hparams": hparams, "train": train}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -225,13 +243,13 @@ def main() -> None:
         published = get_preset(spec_name)
         max_epochs = min(published.train.get("max_epochs", 50), args.max_epochs or 10**9)
         for seed in range(args.seeds):
-            record_key = (args.dataset, spec_name, seed, max_epochs)
-            if record_key in done:
-                continue
             spec = RunSpec(
                 dataset=args.dataset, model=model, preset=preset_name,
                 train={"seed": seed, "max_epochs": max_epochs, "num_threads": args.threads, "device": "cpu"},
             )  # fmt: skip
+            chash = config_hash(spec)
+            if (args.dataset, spec_name, seed, max_epochs, chash) in done:
+                continue
             start = time.perf_counter()
             result = run(spec, args.prepared_dir, data=data)
             record = {
@@ -239,6 +257,7 @@ def main() -> None:
                 "model": spec_name,
                 "seed": seed,
                 "max_epochs": max_epochs,
+                "config_hash": chash,
                 "epochs_run": len(result.fit.history),
                 "best_epoch": result.fit.best_epoch,
                 "val/accuracy": result.val["val/accuracy"],
