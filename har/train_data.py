@@ -13,6 +13,7 @@ import numpy as np
 
 from har.data.prepared import load_prepared
 from har.data.splits import validation_subjects
+from har.data.windows import fit_normalisation
 from har.errors import BadInput
 from har.sensors import canonical
 
@@ -71,9 +72,7 @@ def load_train_data(
     if data.test.any() and (is_val & data.test).any():  # cannot happen: guards the invariant
         raise BadInput("validation windows overlap the test split")
     masks = {"train": ~data.test & ~is_val, "val": is_val, "test": data.test}
-    train = X[masks["train"]].reshape(-1, X.shape[-1]).astype(np.float64)
-    mean, std = train.mean(axis=0), train.std(axis=0)
-    std = np.where(std < 1e-8, 1.0, std)
+    mean, std = fit_normalisation(X, masks["train"])
     out = TrainData(
         dataset=dataset,
         sensors=sensors,
