@@ -16,9 +16,10 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
 
+from har import augment, schedule
 from har.errors import HarError
 from har.metrics import classification_metrics
 
@@ -48,6 +49,19 @@ class TrainConfig(BaseModel):
     seed: int = 0
     num_threads: int | None = Field(None, gt=0, description="CPU threads (default: PyTorch's choice)")
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    augment: list[str] = Field(
+        default_factory=list, description="training-time augmentations (har.augment), e.g. scale, jitter=0.03"
+    )
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="label smoothing of the training loss")
+    schedule: Literal["plateau", "cosine"] = "plateau"
+    warmup_epochs: int = Field(0, ge=0, description="cosine schedule: linear warm-up epochs")
+
+    @field_validator("augment")
+    @classmethod
+    def _known_augmentations(cls, value: list[str]) -> list[str]:
+        for spec in value:
+            augment.parse(spec)
+        return value
 
 
 @dataclass
@@ -62,6 +76,13 @@ class FitResult:
 
 class StopTraining(Exception):
     """Raised by a report callback to end training (e.g. an ASHA decision)."""
+
+
+TrainState = dict[str, Any]
+"""Everything needed to continue ``fit`` after an interruption: weights, optimiser, scheduler, sampler
+state, history and the best epoch so far. Only tensors, numbers, strings, lists and dicts, so it
+round-trips through ``torch.save`` / ``torch.load(weights_only=True)``."""
+EpochHook = Callable[[int, dict[str, float], Callable[[], TrainState]], None]
 
 
 def pick_device(choice: str) -> torch.device:
@@ -140,8 +161,15 @@ def fit(
     cfg: TrainConfig,
     report: Callable[[int, dict[str, float]], None] | None = None,
     on_batch: Callable[[int, int], None] | None = None,
+    on_epoch: EpochHook | None = None,
+    resume: TrainState | None = None,
 ) -> FitResult:
-    """Train ``model``; keep the weights of the best validation epoch (by ``cfg.monitor``)."""
+    """Train ``model``; keep the weights of the best validation epoch (by ``cfg.monitor``).
+
+    ``on_epoch(epoch, row, state)`` is the tuner's hook: ``state()`` builds a ``TrainState`` to
+    checkpoint; ``resume`` continues from such a state (same config), epoch numbers included.
+    Either hook may raise ``StopTraining``.
+    """
     seed_everything(cfg.seed)
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
@@ -159,9 +187,37 @@ def fit(
     history: list[dict[str, float]] = []
     best_value, best_epoch, best_state, since_best = None, 0, None, 0
     n_batches = math.ceil(len(X_train) / cfg.batch_size)
-    epoch_times = []
+    epoch_times: list[float] = []
     stopped_early = False
-    for epoch in range(1, cfg.max_epochs + 1):
+    first_epoch = 1
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        scheduler.load_state_dict(resume["scheduler"])
+        generator.set_state(resume["generator"])
+        torch.set_rng_state(resume["torch_rng"])  # dropout and augmentation draw from it
+        history = list(resume["history"])
+        best_value, best_epoch, since_best = resume["best_value"], resume["best_epoch"], resume["since_best"]
+        best_state = resume["best_state"]
+        epoch_times = [row["epoch_seconds"] for row in history]
+        first_epoch = int(resume["epoch"]) + 1
+
+    def state(epoch: int) -> TrainState:
+        return {
+            "epoch": epoch,
+            "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "generator": generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "history": history,
+            "best_value": best_value,
+            "best_epoch": best_epoch,
+            "since_best": since_best,
+            "best_state": best_state,
+        }
+
+    for epoch in range(first_epoch, cfg.max_epochs + 1):
         start = time.perf_counter()
         model.train()
         order = torch.randperm(len(X_train), generator=generator)
@@ -169,8 +225,12 @@ def fit(
         for b in range(n_batches):
             idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
             xb, yb = X_train[idx].to(device, non_blocking=True), y_train[idx].to(device, non_blocking=True)
+            xb = augment.apply(xb, cfg.augment, generator)  # no random draws when cfg.augment is empty
+            schedule.set_lr(optimizer, cfg, epoch, b, n_batches)  # cosine only; plateau steps per epoch
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(xb), yb)
+            loss = nn.functional.cross_entropy(
+                model(xb), yb, weight=loss_fn.weight, label_smoothing=cfg.label_smoothing
+            )
             if cfg.l2:
                 loss = loss + cfg.l2 * sum((p**2).sum() for p in model.parameters()) / 2
             if not torch.isfinite(loss):
@@ -204,12 +264,14 @@ def fit(
             best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
         else:
             since_best += 1
-        if report is not None:
-            try:
+        try:
+            if report is not None:
                 report(epoch, row)
-            except StopTraining:
-                stopped_early = True
-                break
+            if on_epoch is not None:
+                on_epoch(epoch, row, lambda e=epoch: state(e))
+        except StopTraining:
+            stopped_early = True
+            break
         if since_best >= cfg.patience:
             stopped_early = epoch < cfg.max_epochs
             break

@@ -178,6 +178,37 @@ def test_report_can_stop_training(data: TrainData) -> None:
     assert result.fit.stopped_early and result.test is None
 
 
+def test_fit_resumes_from_a_saved_state_exactly(data: TrainData, tmp_path: Path) -> None:
+    """A tuner checkpoints fit's state after an epoch; resuming it gives the uninterrupted run."""
+    spec = small_spec(max_epochs=4, seed=5)
+    spec.hparams = {"hidden": 8, "layers": 2, "dropout": 0.5}  # dropout: the global RNG must resume too
+    hparams, cfg = resolve(spec)
+    saved: dict[int, Path] = {}
+
+    def on_epoch(epoch: int, row: dict[str, float], state) -> None:
+        saved[epoch] = tmp_path / f"state-{epoch}.pt"
+        torch.save(state(), saved[epoch])
+
+    def new_model() -> torch.nn.Module:
+        torch.manual_seed(123)  # other initial weights: the resumed state must overwrite them
+        return build("lstm", len(data.channels), len(data.classes), data.window, **hparams)
+
+    train, val = data.splits["train"], data.splits["val"]
+    whole = fit(new_model(), train, val, data.classes, cfg, on_epoch=on_epoch)
+    assert sorted(saved) == [1, 2, 3, 4]
+    state = torch.load(saved[2], weights_only=True)  # what a tuner checkpoint holds
+    resumed_epochs = []
+    model = new_model()
+    rest = fit(
+        model, train, val, data.classes, cfg, resume=state, report=lambda e, row: resumed_epochs.append(e)
+    )
+    assert resumed_epochs == [3, 4]
+    assert without_timing(rest.history) == without_timing(whole.history)
+    assert rest.best_epoch == whole.best_epoch
+    for key, value in whole.state_dict.items():
+        assert torch.equal(value, rest.state_dict[key])
+
+
 def test_patience_stops_when_nothing_improves(data: TrainData) -> None:
     # lr 1e-30 leaves every float32 weight unchanged: the monitored value never improves
     result = run(small_spec(max_epochs=6, lr=1e-30, patience=1), data=data, test=False)
