@@ -51,12 +51,16 @@ class ResNet1D(nn.Module):
         widths: tuple[int, ...],
         kernels: tuple[int, ...],
         dropout: float,
+        pools: tuple[int, ...] = (),
     ) -> None:
         super().__init__()
         chans = [n_channels, *widths]
-        self.blocks = nn.Sequential(
-            *(ResidualBlock(chans[i], chans[i + 1], kernels) for i in range(len(widths)))
-        )
+        layers: list[nn.Module] = []
+        for i in range(len(widths)):
+            layers.append(ResidualBlock(chans[i], chans[i + 1], kernels))
+            if i < len(pools) and pools[i] > 1:  # max-pool between blocks: fewer time steps, cheaper
+                layers.append(nn.MaxPool1d(pools[i], ceil_mode=True))
+        self.blocks = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(widths[-1], n_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, T, C]
@@ -71,5 +75,7 @@ def build_resnet1d(
     widths: tuple[int, ...] = (64, 128, 128),
     kernels: tuple[int, ...] = (8, 5, 3),
     dropout: float = 0.0,
+    pools: tuple[int, ...] = (),
 ) -> nn.Module:
-    return ResNet1D(n_channels, n_classes, tuple(widths), tuple(kernels), dropout)
+    """``pools[i] > 1`` max-pools the time axis by that factor after block ``i`` (default: none)."""
+    return ResNet1D(n_channels, n_classes, tuple(widths), tuple(kernels), dropout, tuple(pools))
