@@ -26,9 +26,13 @@ data_app = typer.Typer(
 )
 app.add_typer(data_app, name="data")
 models_app = typer.Typer(
-    help="The model zoo: architectures, presets and parameter counts.", no_args_is_help=True
+    help="The model zoo (architectures, presets) and the registry (champions per dataset x sensors).",
+    no_args_is_help=True,
 )
 app.add_typer(models_app, name="models")
+from har.predict_cli import predict_cmd  # noqa: E402
+
+app.command("predict")(predict_cmd)
 
 out = Console()
 err = Console(stderr=True)
@@ -433,6 +437,130 @@ def evaluate_cmd(
         f"{info['model']} on {info['dataset']}/{info['sensors']} {split}, {repeats} seeds: accuracy "
         f"{acc.mean():.4f} +- {acc.std():.4f}, macro F1 {f1.mean():.4f} +- {f1.std():.4f}"
     )
+
+
+TrackingOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)."
+    ),
+]
+
+
+@app.command("tune")
+def tune_cmd(
+    study: Annotated[str, typer.Option("--study", "-s", help="Study name (pipelines/<study>.yaml) or a YAML path.")],
+    address: Annotated[
+        str | None,
+        typer.Option(help="Ray cluster to join, e.g. 10.0.0.1:6379 or auto (default: $RAY_ADDRESS, else local Ray)."),
+    ] = None,
+    storage_path: Annotated[
+        str | None,
+        typer.Option(
+            help="Tune storage for trial checkpoints: a folder (shared on clusters) or a URI like s3://bucket/har "
+            "(default: $HAR_STORAGE_PATH, else runs/tune)."
+        ),
+    ] = None,
+    tracking_uri: TrackingOpt = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the newest unfinished run of this study (searcher state included).")
+    ] = False,
+    trials: Annotated[int | None, typer.Option(help="Override budget.trials (per permutation).")] = None,
+    max_epochs: Annotated[int | None, typer.Option(help="Override budget.max_epochs.")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Override the number of concurrent trials.")] = None,
+    num_cpus: Annotated[int | None, typer.Option(help="CPUs of a local Ray instance (default: all).")] = None,
+    num_gpus: Annotated[int | None, typer.Option(help="GPUs of a local Ray instance (default: all).")] = None,
+    metrics_out: Annotated[
+        Path | None, typer.Option(help="Write the best metrics per permutation here (default: runs/<study>/metrics.json).")
+    ] = None,
+    no_register: Annotated[bool, typer.Option("--no-register", help="Test and log winners, skip the registry.")] = False,
+    params: ParamsOpt = Path("params.yaml"),
+) -> None:
+    """Run a study: for each sensor permutation, an Optuna (TPE) search with ASHA early stopping on Ray Tune;
+    the winner is tested once on the test subjects, logged to MLflow and registered as
+    har-<dataset>-<permutation> (alias 'champion' moves only when it wins on the same test split)."""
+    import os
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # trials checkpoint every epoch with num_to_keep=1, which forces frequent experiment snapshots
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    from har.config import data_settings
+    from har.study import load_study
+
+    spec = load_study(study, params)
+    updates: dict[str, object] = {}
+    if trials is not None:
+        updates["trials"] = trials
+    if max_epochs is not None:
+        updates["max_epochs"] = max_epochs
+    for key, value in updates.items():
+        if int(value) < 1:  # type: ignore[call-overload]
+            raise BadInput(f"--{key.replace('_', '-')}: must be at least 1 (got {value})")
+    spec.budget = spec.budget.model_copy(update=updates)
+    if concurrency is not None:
+        if concurrency < 1:
+            raise BadInput(f"--concurrency: must be at least 1 (got {concurrency})")
+        spec.concurrency = concurrency
+    from har.tune import TuneOptions, run_study
+
+    options = TuneOptions(
+        address=address, storage_path=storage_path, tracking_uri=tracking_uri, resume=resume,
+        prepared_dir=data_settings(params).prepared_dir, params_path=params, num_cpus=num_cpus, num_gpus=num_gpus,
+        metrics_out=metrics_out or Path("runs") / spec.name / "metrics.json", register=not no_register,
+    )  # fmt: skip
+    outcomes = run_study(spec, options)
+    table = Table(title=f"study {spec.name}: winners per sensor permutation")
+    for col in ("permutation", "model", "val macro F1", "test accuracy", "test macro F1", "trials", "version"):
+        table.add_column(col)
+    for o in outcomes:
+        table.add_row(
+            o.permutation, o.model, f"{o.val.get('val/macro_f1', float('nan')):.4f}",
+            f"{o.test.get('test/accuracy', float('nan')):.4f}", f"{o.test.get('test/macro_f1', float('nan')):.4f}",
+            f"{o.trials} ({o.failed} failed)", f"v{o.version} (champion v{o.champion})" if o.registered else "-",
+        )  # fmt: skip
+    out.print(table)
+    from har.tracking import resolve_uri
+
+    uri = resolve_uri(tracking_uri)
+    ui = f"mlflow ui --backend-store-uri {uri}" if uri.startswith("sqlite") else f"open {uri}"
+    out.print(f"metrics: {options.metrics_out}\nnext: '{ui}', 'har models list'")
+
+
+@models_app.command("list")
+def models_list(tracking_uri: TrackingOpt = None) -> None:
+    """Registered models (har-<dataset>-<permutation>): champion version, its model and test metrics."""
+    from har.tracking import connect, registered_models, resolve_uri
+
+    uri = resolve_uri(tracking_uri)
+    rows = registered_models(connect(uri))
+    if not rows:
+        out.print(f"no registered har-lab models in {uri}; run 'har tune --study quickstart'")
+        return
+    table = Table(title=f"registered models ({uri})")
+    for col in ("name", "versions", "champion", "model", "study", "test accuracy", "test macro F1", "data"):
+        table.add_column(col)
+    for row in rows:
+        champ = row["champion"]
+        tags = champ.tags if champ else {}
+        table.add_row(
+            row["name"], str(row["versions"]), f"v{champ.version}" if champ else "-", tags.get("model", ""),
+            tags.get("study", ""), tags.get("test/accuracy", "")[:6], tags.get("test/macro_f1", "")[:6],
+            tags.get("data_version", "")[:20],
+        )  # fmt: skip
+    out.print(table)
+
+
+@models_app.command("promote")
+def models_promote(
+    name: Annotated[str, typer.Argument(help="Registered model, e.g. har-uci_hapt-all.")],
+    version: Annotated[str, typer.Argument(help="Version to make the champion.")],
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Move the 'champion' alias to VERSION by hand (the tuner moves it only when a version wins)."""
+    from har.tracking import connect, promote, resolve_uri
+
+    promote(connect(resolve_uri(tracking_uri)), name, version)
+    out.print(f"{name}@champion -> v{version}")
 
 
 def main() -> None:

@@ -85,11 +85,32 @@ def run(
 
 def checkpoint_info(spec: RunSpec, result: RunResult) -> dict[str, Any]:
     """Everything needed to rebuild the model and apply it to new data (see har.checkpoint)."""
-    data = result.data
+    return make_checkpoint_info(
+        spec,
+        result.data,
+        result.hparams,
+        result.config,
+        result.fit.best_epoch,
+        result.fit.history,
+        {**scalars(result.val), **scalars(result.test or {})},
+        result.parameters,
+    )
+
+
+def make_checkpoint_info(
+    spec: RunSpec,
+    data: TrainData,
+    hparams: dict[str, Any],
+    config: TrainConfig,
+    best_epoch: int,
+    history: list[dict[str, float]],
+    metrics: dict[str, float],
+    parameters: int,
+) -> dict[str, Any]:
     return {
         "model": spec.model,
         "preset": spec.preset,
-        "hparams": result.hparams,
+        "hparams": hparams,
         "dataset": data.dataset,
         "sensors": data.sensors,
         "channels": data.channels,
@@ -105,10 +126,10 @@ def checkpoint_info(spec: RunSpec, result: RunResult) -> dict[str, Any]:
         "val_fraction": spec.val_fraction,
         "split_seed": spec.split_seed,
         "data_version": data.data_version,
-        "train_config": result.config.model_dump(),
-        "best_epoch": result.fit.best_epoch,
-        "history": result.fit.history,
-        "metrics": {**scalars(result.val), **scalars(result.test or {})},
-        "parameters": result.parameters,
+        "train_config": config.model_dump(),
+        "best_epoch": best_epoch,
+        "history": history,
+        "metrics": metrics,
+        "parameters": parameters,
         "har_version": __version__,
     }

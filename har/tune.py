@@ -1,0 +1,685 @@
+"""``har tune``: one study = for each sensor permutation, a Ray Tune search (Optuna TPE, define-by-run,
+with ASHA early stopping) whose winner is tested once, logged to MLflow and registered.
+
+Trials run anywhere on the Ray cluster: the driver loads the prepared windows once and ships the
+training and validation arrays through the object store (the test split never leaves the driver).
+Trials report every epoch with a resumable checkpoint, so a lost node or a killed driver costs at most
+one epoch per trial. The driver is the only MLflow writer (``TrialLogger``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ray.tune import Callback
+
+from har.errors import BadInput, HarError
+from har.study import StudySpec, TrialSetup
+
+STATE_FILE = "state.pt"
+DEFAULT_STORAGE = Path("runs") / "tune"
+STORAGE_ENV = "HAR_STORAGE_PATH"
+LOGGED_KEYS = (
+    "train/loss",
+    "val/loss",
+    "val/accuracy",
+    "val/macro_f1",
+    "val/weighted_f1",
+    "lr",
+    "epoch_seconds",
+    "latency_ms",
+    "parameters",
+)
+
+
+# -- inside a trial (runs on a Ray worker) ------------------------------------------------------
+def run_trial(config: dict[str, Any], payload: dict[str, Any]) -> None:
+    """Train one sampled configuration; report metrics and a resumable state after every epoch."""
+    import ray
+    import torch
+    from ray import tune
+
+    from har.experiment import RunSpec, resolve
+    from har.latency import latency_ms
+    from har.models import build, count_parameters
+    from har.train import fit, seed_everything
+
+    study: StudySpec = payload["study"]
+    data = payload["data"]
+    setup = study.decode(config)
+    spec = RunSpec(data.dataset, data.sensors, setup.model, setup.preset, setup.hparams, setup.train)
+    hparams, cfg = resolve(spec)
+    cfg = cfg.model_copy(update={"num_threads": max(1, int(study.resources.cpu))})
+    torch.set_num_threads(cfg.num_threads)
+    seed_everything(cfg.seed)
+    model = build(setup.model, len(data.channels), len(data.classes), data.window, **hparams)
+    fixed = {
+        "parameters": count_parameters(model),
+        "latency_ms": latency_ms(model, data.window, len(data.channels), calls=30, warmup=3),
+        "node_id": ray.get_runtime_context().get_node_id(),
+    }
+    resume = None
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as folder:
+            resume = torch.load(Path(folder) / STATE_FILE, weights_only=True)
+
+    def on_epoch(epoch: int, row: dict[str, float], state) -> None:
+        snapshot = state()
+        last = epoch >= cfg.max_epochs or snapshot["since_best"] >= cfg.patience
+        metrics = {
+            **row,
+            **fixed,
+            study.objective_key: snapshot["best_value"],
+            "best_epoch": snapshot["best_epoch"],
+            "last": int(last),  # 1: the trial ends by itself (not stopped by ASHA)
+        }
+        with tempfile.TemporaryDirectory(prefix="har-trial-") as folder:
+            torch.save(snapshot, Path(folder) / STATE_FILE)
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+
+    train, val = data.splits["train"], data.splits["val"]
+    fit(model, train, val, data.classes, cfg, on_epoch=on_epoch, resume=resume)
+
+
+# -- the driver's MLflow writer -----------------------------------------------------------------
+class TrialLogger(Callback):
+    """Mirrors trials into MLflow child runs of the permutation's parent run.
+
+    Picklable (Tune stores it with the experiment for ``--resume``): the client is made on first use,
+    and runs are found again by their ``ray.trial_id`` tag, so a resumed study reuses its child runs
+    and logs only epochs that are not there yet."""
+
+    def __init__(self, tracking_uri: str, experiment_id: str, parent_id: str, study: StudySpec, total: int):
+        self.tracking_uri = tracking_uri
+        self.experiment_id = experiment_id
+        self.parent_id = parent_id
+        self.study = study
+        self.total = total
+        self._client = None
+        self._runs: dict[str, str] = {}
+        self._steps: dict[str, int] = {}
+        self._done = 0
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.update(_client=None, _runs={}, _steps={}, _done=0)
+        return state
+
+    @property
+    def client(self):
+        if self._client is None:
+            from har.tracking import connect
+
+            self._client = connect(self.tracking_uri)
+        return self._client
+
+    def _run(self, trial) -> str:
+        from har.tracking import create_child, find_runs, last_step, log_params
+
+        trial_id = trial.trial_id
+        if trial_id in self._runs:
+            return self._runs[trial_id]
+        found = find_runs(
+            self.client, self.experiment_id, {"mlflow.parentRunId": self.parent_id, "ray.trial_id": trial_id}
+        )
+        if found:
+            run_id = found[0].info.run_id
+            self._steps[run_id] = last_step(self.client, run_id, "val/loss")
+            if found[0].info.status != "RUNNING":
+                self.client.update_run(run_id, status="RUNNING")
+        else:
+            setup = self.study.decode(trial.config)
+            run_id = create_child(
+                self.client,
+                self.experiment_id,
+                self.parent_id,
+                run_name=trial.trial_id,
+                tags={
+                    "ray.trial_id": trial_id,
+                    "har.model": setup.model,
+                    "har.params_hash": setup.params_hash(),
+                },
+            )
+            log_params(self.client, run_id, flat_params(setup))
+            self._steps[run_id] = 0
+        self._runs[trial_id] = run_id
+        return run_id
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self._run(trial)
+
+    def on_trial_restore(self, iteration, trials, trial, **info):
+        self._run(trial)
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        from har.tracking import log_metrics
+
+        run_id = self._run(trial)
+        epoch = int(result.get("epoch", result.get("training_iteration", 0)))
+        if epoch <= self._steps.get(run_id, 0):
+            return  # already logged before an interruption
+        metrics = {k: result[k] for k in LOGGED_KEYS if isinstance(result.get(k), int | float)}
+        metrics[self.study.objective_key] = result[self.study.objective_key]
+        log_metrics(self.client, run_id, metrics, step=epoch)
+        if self._steps.get(run_id, 0) == 0:
+            self.client.set_tag(run_id, "ray.node_id", str(result.get("node_id", "")))
+        self._steps[run_id] = epoch
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        result = trial.last_result or {}
+        if result.get("last"):
+            ended = "completed" if result.get("epoch") == self.study.budget.max_epochs else "early-stopped"
+        else:
+            ended = "pruned by ASHA"
+        self._finish(trial, "FINISHED", ended, result)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self._finish(trial, "FAILED", "failed", trial.last_result or {}, error=_error_text(trial))
+
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        run_id = self._run(trial)
+        self.client.set_tag(run_id, "har.retries", str(getattr(trial, "num_failures", "?")))
+        self.client.set_tag(run_id, "har.last_error", _error_text(trial)[:5000])
+
+    def _finish(self, trial, status: str, ended: str, result: dict[str, Any], error: str = "") -> None:
+        run_id = self._run(trial)
+        self.client.set_tag(run_id, "har.outcome", ended)
+        if error:
+            self.client.set_tag(run_id, "har.error", error[:5000])
+        self.client.set_terminated(run_id, status=status)
+        self._done += 1
+        setup = self.study.decode(trial.config)
+        value = result.get(self.study.objective_key)
+        shown = f"{self.study.metric} {value:.4f}" if isinstance(value, float) else "no result"
+        first = error.strip().splitlines()[-1][:160] if error else ""
+        print(
+            f"  trial {trial.trial_id} {setup.model:<13} {ended:<15} epoch {result.get('epoch', 0):>3}  "
+            f"{shown}{'  ' + first if first else ''}",
+            flush=True,
+        )
+
+
+def _error_text(trial) -> str:
+    path = getattr(trial, "error_file", None)
+    if path and os.path.isfile(path):
+        try:
+            return Path(path).read_text()
+        except OSError:
+            pass
+    return str(getattr(trial, "error_msg", "") or "unknown error")
+
+
+def flat_params(setup: TrialSetup) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "model": setup.model,
+        "preset": setup.preset or "",
+        "params_hash": setup.params_hash(),
+    }
+    params.update({f"hparams.{k}": v for k, v in setup.hparams.items()})
+    params.update({f"train.{k}": v for k, v in setup.train.items()})
+    return params
+
+
+# -- the driver ---------------------------------------------------------------------------------
+@dataclass
+class PermutationOutcome:
+    permutation: str
+    parent_run: str
+    trials: int
+    failed: int
+    best_trial: str = ""
+    model: str = ""
+    val: dict[str, float] = field(default_factory=dict)
+    test: dict[str, float] = field(default_factory=dict)
+    registered: str = ""
+    version: str = ""
+    champion: str = ""
+    decision: str = ""
+    pareto: list[dict[str, Any]] = field(default_factory=list)
+    wall_seconds: float = 0.0
+    trial_seconds: float = 0.0
+
+
+@dataclass
+class TuneOptions:
+    address: str | None = None
+    storage_path: str | None = None
+    tracking_uri: str | None = None
+    resume: bool = False
+    prepared_dir: Path = Path("data/prepared")
+    params_path: Path = Path("params.yaml")
+    num_cpus: int | None = None
+    num_gpus: int | None = None
+    metrics_out: Path | None = None
+    register: bool = True
+
+
+def storage_root(flag: str | None) -> str:
+    """Tune's storage: --storage-path, $HAR_STORAGE_PATH, else runs/tune (absolute; URIs pass through)."""
+    value = flag or os.environ.get(STORAGE_ENV) or str(DEFAULT_STORAGE)
+    return value if "://" in value else str(Path(value).expanduser().resolve())
+
+
+def init_ray(options: TuneOptions) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    address = options.address or os.environ.get("RAY_ADDRESS")
+    # trial output stays in the trial logs (Tune's storage); failures reach MLflow as tag har.error
+    common = {"include_dashboard": False, "logging_level": "WARNING", "log_to_driver": False}
+    try:
+        if address:
+            ray.init(address=address, **common)
+        else:
+            mem = 2 * 1024**3
+            ray.init(num_cpus=options.num_cpus, num_gpus=options.num_gpus, object_store_memory=mem, **common)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = address or "a local Ray instance"
+        raise HarError(f"could not start or join Ray at {where}: {str(exc).splitlines()[0][:200]}") from exc
+
+
+def run_study(study: StudySpec, options: TuneOptions) -> list[PermutationOutcome]:
+    """Every permutation of ``study``: search, test the winner once, log, register."""
+    from har.tracking import connect, ensure_experiment, find_runs, resolve_uri
+
+    uri = resolve_uri(options.tracking_uri)
+    client = connect(uri)  # before any trial: creates a fresh SQLite database once
+    experiment_id = ensure_experiment(client, study.name)
+    study_run = _study_run_id(client, experiment_id, study, options.resume)
+    storage = storage_root(options.storage_path)
+    _check_dataset(study, options)
+    init_ray(options)
+    print(
+        f"study {study.name} (run {study_run}): {len(study.permutations)} permutation(s) of {study.dataset}, "
+        f"{study.budget.trials} trials each, {study.concurrency} at a time; tracking {uri}; storage {storage}"
+    )
+    outcomes = []
+    for perm in study.permutations:
+        tags = {"har.study": study.name, "har.study_run": study_run, "har.permutation": perm}
+        done = [
+            r
+            for r in find_runs(client, experiment_id, {**tags, "har.role": "parent"})
+            if r.data.tags.get("har.status") == "complete"
+        ]
+        if done:
+            print(f"[{perm}] already complete in study run {study_run}: skipped")
+            outcomes.append(_outcome_from_run(done[0]))
+            continue
+        outcomes.append(
+            _run_permutation(study, perm, study_run, tags, client, experiment_id, storage, uri, options)
+        )
+    if options.metrics_out:
+        write_metrics(options.metrics_out, study, study_run, outcomes)
+    return outcomes
+
+
+def _study_run_id(client, experiment_id: str, study: StudySpec, resume: bool) -> str:
+    """A new id per ``har tune``; ``--resume`` picks the newest study run that did not finish."""
+    if not resume:
+        return time.strftime("%Y%m%d-%H%M%S")
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string="tags.`har.role` = 'parent'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1000,
+    )
+    for run in runs:
+        if run.data.tags.get("har.status") != "complete":
+            return run.data.tags["har.study_run"]
+    raise BadInput(
+        f"study {study.name!r}: nothing to resume (every study run finished); run without --resume"
+    )
+
+
+def _check_dataset(study: StudySpec, options: TuneOptions) -> None:
+    folder = options.prepared_dir / study.dataset
+    if not (folder / "meta.json").is_file():
+        raise BadInput(
+            f"{folder}: not prepared; run 'har data prepare {study.dataset}' (or 'dvc repro prepare@{study.dataset}')"
+        )
+
+
+def _run_permutation(
+    study: StudySpec,
+    perm: str,
+    study_run: str,
+    tags: dict[str, str],
+    client,
+    experiment_id: str,
+    storage: str,
+    uri: str,
+    options: TuneOptions,
+) -> PermutationOutcome:
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
+    from har.tracking import close_open_children, log_params, parent_run
+    from har.train_data import load_train_data
+
+    started = time.perf_counter()
+    parent_id = parent_run(client, experiment_id, tags, run_name=f"{perm} ({study_run})")
+    log_params(
+        client,
+        parent_id,
+        {
+            "dataset": study.dataset,
+            "permutation": perm,
+            "metric": study.metric,
+            "trials": study.budget.trials,
+            "max_epochs": study.budget.max_epochs,
+            "concurrency": study.concurrency,
+            "seed": study.seed,
+            "models": ",".join(sorted(study.models)),
+        },
+    )
+    data = load_train_data(options.prepared_dir, study.dataset, perm, study.val_fraction, study.split_seed)
+    shipped = dataclasses.replace(data, splits={k: data.splits[k] for k in ("train", "val")})
+    trainable = tune.with_resources(
+        tune.with_parameters(run_trial, payload={"study": study, "data": shipped}),
+        {"cpu": study.resources.cpu, "gpu": study.resources.gpu},
+    )
+    name = f"{study.name}-{study_run}-{perm.replace('+', '_')}"
+    path = f"{storage.rstrip('/')}/{name}"
+    print(
+        f"[{perm}] {len(data.splits['train'][1])} train / {len(data.splits['val'][1])} val windows "
+        f"(val subjects {data.val_subjects}); Tune experiment {path}"
+    )
+    if options.resume and tune.Tuner.can_restore(path):
+        tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=False)
+    else:
+        tuner = tune.Tuner(
+            trainable,
+            tune_config=tune.TuneConfig(
+                search_alg=_searcher(study),
+                scheduler=ASHAScheduler(
+                    time_attr="training_iteration",
+                    metric=study.objective_key,
+                    mode=study.mode,
+                    max_t=study.budget.max_epochs,
+                    grace_period=min(study.budget.grace_period, study.budget.max_epochs),
+                    reduction_factor=study.budget.reduction_factor,
+                ),
+                num_samples=study.budget.trials,
+                max_concurrent_trials=study.concurrency,
+            ),
+            run_config=tune.RunConfig(
+                name=name,
+                storage_path=storage,
+                failure_config=tune.FailureConfig(max_failures=study.budget.retries),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                callbacks=[TrialLogger(uri, experiment_id, parent_id, study, study.budget.trials)],
+                verbose=0,
+            ),
+        )
+    try:
+        grid = tuner.fit()
+    finally:
+        close_open_children(client, experiment_id, parent_id)
+    outcome = PermutationOutcome(perm, parent_id, trials=len(grid), failed=sum(1 for r in grid if r.error))
+    outcome.trial_seconds = sum(_trial_seconds(r) for r in grid)
+    ok = [r for r in grid if not r.error and r.checkpoint and _finite(r.metrics.get(study.objective_key))]
+    if not ok:
+        client.set_tag(parent_id, "har.status", "failed")
+        client.set_terminated(parent_id, status="FAILED")
+        raise HarError(
+            f"[{perm}] every trial failed ({outcome.failed} of {outcome.trials}); see the child runs of "
+            f"MLflow run {parent_id} (tag har.error)"
+        )
+    sign = 1 if study.mode == "max" else -1
+    best = max(ok, key=lambda r: sign * r.metrics[study.objective_key])
+    outcome.pareto = _pareto(study, ok)
+    _finish_winner(study, perm, best, data, client, experiment_id, parent_id, options, outcome)
+    outcome.wall_seconds = time.perf_counter() - started
+    from har.tracking import log_metrics
+
+    log_metrics(
+        client,
+        parent_id,
+        {
+            "study/wall_seconds": outcome.wall_seconds,
+            "study/trial_seconds": outcome.trial_seconds,
+            "study/failed_trials": outcome.failed,
+        },
+        step=0,
+    )
+    client.set_tag(parent_id, "har.status", "complete")
+    client.set_terminated(parent_id, status="FINISHED")
+    return outcome
+
+
+def _searcher(study: StudySpec):
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    if study.search.sampler == "random":
+        sampler = optuna.samplers.RandomSampler(seed=study.seed)
+    else:
+        sampler = optuna.samplers.TPESampler(
+            seed=study.seed, n_startup_trials=study.search.startup_trials, multivariate=True, group=True
+        )
+    metric: Any = study.objective_key
+    mode: Any = study.mode
+    if study.objectives:
+        metric = [metric] + [o.metric for o in study.objectives]
+        mode = [mode] + [o.mode for o in study.objectives]
+        if study.search.sampler == "tpe":
+            sampler = optuna.samplers.TPESampler(
+                seed=study.seed, n_startup_trials=study.search.startup_trials
+            )
+    return OptunaSearch(space=study.sample, metric=metric, mode=mode, sampler=sampler)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
+def _trial_seconds(result) -> float:
+    frame = result.metrics_dataframe
+    if frame is not None and "epoch_seconds" in frame:
+        return float(frame["epoch_seconds"].sum())
+    return 0.0
+
+
+def _pareto(study: StudySpec, results: list) -> list[dict[str, Any]]:
+    """Non-dominated trials on (metric, secondary objective) when the study has one."""
+    if not study.objectives:
+        return []
+    second = study.objectives[0]
+    points = [
+        (r.metrics[study.objective_key], r.metrics.get(second.metric), r)
+        for r in results
+        if _finite(r.metrics.get(second.metric))
+    ]
+    s1 = 1 if study.mode == "max" else -1
+    s2 = 1 if second.mode == "max" else -1
+    front = []
+    for a1, a2, r in points:
+        dominated = any(
+            s1 * b1 >= s1 * a1 and s2 * b2 >= s2 * a2 and (s1 * b1 > s1 * a1 or s2 * b2 > s2 * a2)
+            for b1, b2, _ in points
+        )
+        if not dominated:
+            front.append(
+                {
+                    "trial": r.metrics.get("trial_id", ""),
+                    "model": r.config.get("model"),
+                    study.metric: a1,
+                    second.metric: a2,
+                }
+            )
+    return sorted(front, key=lambda p: p[second.metric])
+
+
+def _finish_winner(study, perm, best, data, client, experiment_id, parent_id, options, outcome) -> None:
+    """Rebuild the winner at its best epoch, test it once, log artifacts, register it."""
+    import torch
+
+    from har.experiment import RunSpec, make_checkpoint_info, resolve
+    from har.metrics import scalars
+    from har.models import build, count_parameters
+    from har.tracking import find_runs, git_commit, log_winner, model_name, register
+    from har.train import evaluate
+
+    setup = study.decode(best.config)
+    spec = RunSpec(
+        data.dataset,
+        data.sensors,
+        setup.model,
+        setup.preset,
+        setup.hparams,
+        setup.train,
+        study.val_fraction,
+        study.split_seed,
+    )
+    hparams, cfg = resolve(spec)
+    with best.checkpoint.as_directory() as folder:
+        state = torch.load(Path(folder) / STATE_FILE, weights_only=True)
+    model = build(setup.model, len(data.channels), len(data.classes), data.window, **hparams)
+    model.load_state_dict(state["best_state"])
+    val = evaluate(model, *data.splits["val"], data.classes, "val/")
+    test = evaluate(model, *data.splits["test"], data.classes, "test/")  # the one test evaluation
+    trial_id = best.metrics["trial_id"]
+    runs = find_runs(client, experiment_id, {"mlflow.parentRunId": parent_id, "ray.trial_id": trial_id})
+    if not runs:
+        raise HarError(f"[{perm}] the winning trial {trial_id} has no MLflow run")
+    run_id = runs[0].info.run_id
+    info = make_checkpoint_info(
+        spec,
+        data,
+        hparams,
+        cfg,
+        state["best_epoch"],
+        state["history"],
+        {**scalars(val), **scalars(test)},
+        count_parameters(model),
+    )
+    info["study"] = study.name
+    info["trial_id"] = trial_id
+    example = data.splits["val"][0][:1]
+    model_uri = log_winner(client, run_id, model, info, test, example)
+    client.set_tag(run_id, "har.winner", "true")
+    client.set_tag(parent_id, "har.best_trial", trial_id)
+    client.set_tag(parent_id, "har.best_run", run_id)
+    from har.tracking import log_metrics
+
+    log_metrics(client, parent_id, {**scalars(val), **scalars(test)}, step=0)
+    outcome.best_trial, outcome.model = trial_id, setup.model
+    outcome.val, outcome.test = scalars(val), {k: v for k, v in scalars(test).items()}
+    print(
+        f"[{perm}] winner {trial_id} ({setup.model}): val/macro_f1 {val['val/macro_f1']:.4f}, "
+        f"test/accuracy {test['test/accuracy']:.4f}, test/macro_f1 {test['test/macro_f1']:.4f}"
+    )
+    if not options.register:
+        return
+    score_key = "test/loss" if study.metric == "val/loss" else study.metric.replace("val/", "test/")
+    tags = {
+        "study": study.name,
+        "model": setup.model,
+        "preset": setup.preset or "",
+        "params_hash": setup.params_hash(),
+        "git_commit": git_commit(),
+        "data_version": data.data_version,
+        "dataset": data.dataset,
+        "permutation": data.sensors,
+        "trial_id": trial_id,
+        **{k: f"{v:.6f}" for k, v in scalars(test).items()},
+    }
+    test_split = f"{data.data_version}|{data.dataset}|{data.sensors}"
+
+    def rescore(folder: Path) -> float:
+        return score_checkpoint(folder, data, score_key)
+
+    reg = register(
+        client,
+        model_name(data.dataset, perm),
+        model_uri,
+        run_id,
+        tags,
+        score_key,
+        float(test[score_key]),
+        test_split,
+        rescore_champion=rescore,
+    )
+    outcome.registered, outcome.version, outcome.champion, outcome.decision = (
+        reg.name,
+        reg.version,
+        reg.champion_version,
+        reg.decision,
+    )
+    client.set_tag(parent_id, "har.registered", f"{reg.name}/{reg.version}")
+    print(
+        f"[{perm}] registered {reg.name} v{reg.version}: {reg.decision}; champion is v{reg.champion_version}"
+    )
+
+
+def score_checkpoint(folder: Path, data, score_key: str) -> float:
+    """A registered champion's score on this run's test split, with its own normalisation."""
+    from har.checkpoint import check_channels, load_checkpoint
+    from har.train import evaluate
+
+    model, info = load_checkpoint(folder)
+    check_channels(info, data.channels, str(folder))
+    X, y = data.splits["test"]
+    raw = X * data.std + data.mean
+    mean = np.asarray(info["normalization"]["mean"], dtype=np.float32)
+    std = np.asarray(info["normalization"]["std"], dtype=np.float32)
+    metrics = evaluate(model, ((raw - mean) / std).astype(np.float32), y, info["classes"], "test/")
+    return float(metrics[score_key])
+
+
+def _outcome_from_run(run) -> PermutationOutcome:
+    tags, metrics = run.data.tags, run.data.metrics
+    name, _, version = tags.get("har.registered", "").partition("/")
+    return PermutationOutcome(
+        permutation=tags.get("har.permutation", ""),
+        parent_run=run.info.run_id,
+        trials=0,
+        failed=0,
+        best_trial=tags.get("har.best_trial", ""),
+        registered=name,
+        version=version,
+        val={k: v for k, v in metrics.items() if k.startswith("val/")},
+        test={k: v for k, v in metrics.items() if k.startswith("test/")},
+    )
+
+
+def write_metrics(path: Path, study: StudySpec, study_run: str, outcomes: list[PermutationOutcome]) -> None:
+    """The study's best metrics per permutation (a DVC metrics file)."""
+    from har.atomic import atomic_file
+
+    body = {
+        "study": study.name,
+        "study_run": study_run,
+        "dataset": study.dataset,
+        "metric": study.metric,
+        "permutations": {
+            o.permutation: {
+                "model": o.model,
+                "best_trial": o.best_trial,
+                **o.val,
+                **o.test,
+                "registered": f"{o.registered}/{o.version}" if o.registered else "",
+                "champion_version": o.champion,
+                "trials": o.trials,
+                "failed_trials": o.failed,
+                "wall_seconds": round(o.wall_seconds, 1),
+                "trial_seconds": round(o.trial_seconds, 1),
+                **({"pareto": o.pareto} if o.pareto else {}),
+            }
+            for o in outcomes
+        },
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(path, "w") as fh:
+        fh.write(json.dumps(body, indent=2, default=float) + "\n")
