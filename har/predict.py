@@ -17,7 +17,6 @@ label and one probability per class. Nothing here knows about typer; ``har/predi
 from __future__ import annotations
 
 import json
-import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,7 +84,9 @@ def read_info(folder: Path) -> dict[str, Any]:
         ok = isinstance(info, dict) and (Path(folder) / "model.pt").is_file()
     except (OSError, json.JSONDecodeError):
         ok = False
-    if not ok or any(k not in info for k in ("model", "channels", "classes", "window", "normalization")):
+    if not ok or any(
+        k not in info for k in ("model", "hparams", "channels", "classes", "window", "normalization")
+    ):
         return load_model(folder)[1]  # raises BadInput naming what is wrong
     _check_info(info, folder)
     return info
@@ -150,12 +151,12 @@ def _numeric(table: pd.DataFrame, columns: list[str], source: Path) -> np.ndarra
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             original = raw.iloc[row]
-            if pd.isna(original) or (isinstance(original, float) and math.isnan(original)):
-                what = "a missing value (NaN)"
-            elif isinstance(original, str):
+            if isinstance(original, str):
                 what = f"the non-numeric value {original.strip()!r}"
+            elif pd.isna(original):
+                what = "a missing value (NaN)"
             else:
-                what = f"the value {original!r}"
+                what = f"the value {original}"
             raise BadInput(
                 f"{source}: column {col!r} has {what} in row {row + 1} ({int(bad.sum())} bad value(s) in "
                 "that column); fill or drop those rows"

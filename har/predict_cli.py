@@ -73,9 +73,11 @@ def predict_cmd(
         ),
     ] = Path("params.yaml"),
 ) -> None:
-    """Classify a raw recording window by window with a trained model: one label and one probability
-    per class for every window, as CSV or JSON. The recording must match the model's channels and
-    sampling rate (errors say what to fix); nothing is resampled."""
+    """Classify a recording window by window with a trained model: labels and class probabilities.
+
+    Every window of the model's length (step: --step) gets one label and one probability per class,
+    written as CSV or JSON. The recording must match the model's channels and sampling rate (errors
+    say what to fix); nothing is resampled. See docs/predict.md."""
     from har.errors import BadInput
     from har.predict import STDOUT, predict_file
 
