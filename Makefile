@@ -28,10 +28,12 @@ install: $(VENV)/.installed  ## create .venv and install har-lab
 
 install-dev: $(VENV)/.installed-dev  ## create .venv and install har-lab with test tools
 
-run: install  ## the quickstart pipeline on the bundled sample, offline (dvc repro)
-	dvc repro prepare@uci_hapt_sample
-	har data info uci_hapt_sample
-	@echo "next: 'har data list', 'har data permutations uci_hapt_sample', docs/datasets.md"
+run: install  ## the quickstart pipeline, offline: prepare the bundled sample -> tune -> register (dvc repro)
+	dvc repro tune@quickstart
+	har models list
+	@echo "best metrics: runs/quickstart/metrics.json ('dvc metrics show')"
+	@echo "next: 'mlflow ui --backend-store-uri sqlite:///mlflow.db --workers 1' (http://127.0.0.1:5000),"
+	@echo "      'har predict --model har-uci_hapt_sample-all@champion --input recording.csv', docs/studies.md"
 
 test: install-dev  ## the whole test suite (real data from ../shared/datasets when present)
 	pytest

@@ -126,6 +126,7 @@ def make_checkpoint_info(
         "val_fraction": spec.val_fraction,
         "split_seed": spec.split_seed,
         "data_version": data.data_version,
+        "reader_options": data.reader_options,
         "train_config": config.model_dump(),
         "best_epoch": best_epoch,
         "history": history,

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from har.errors import BadInput, validation_message
 
@@ -85,19 +85,28 @@ class Distribution(_Strict):
 Param = Distribution | Any  # a constant when it is not a mapping
 
 
-def _parse_param(value: Any) -> Param:
-    return Distribution.model_validate(value) if isinstance(value, dict) else value
+def _parse_params(params: Any, where: str) -> Any:
+    """Mappings become Distributions; an error names the dotted key (pydantic would name the field only)."""
+    if not isinstance(params, dict):
+        return params  # pydantic reports the wrong type
+    parsed = {}
+    for key, value in params.items():
+        if isinstance(value, dict):
+            try:
+                value = Distribution.model_validate(value)
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                loc = ".".join(str(p) for p in err["loc"])
+                msg = str(err["msg"]).removeprefix("Value error, ")
+                raise ValueError(f"{where}.{key}{'.' + loc if loc else ''}: {msg}") from None
+        parsed[key] = value
+    return parsed
 
 
 class ModelChoice(_Strict):
     preset: str | None = None
     space: dict[str, Any] = Field(default_factory=dict, description="architecture hyper-parameters")
     train: dict[str, Any] = Field(default_factory=dict, description="training settings for this model only")
-
-    @field_validator("space", "train", mode="after")
-    @classmethod
-    def _params(cls, value: dict[str, Any]) -> dict[str, Param]:
-        return {k: _parse_param(v) for k, v in value.items()}
 
 
 class Budget(_Strict):
@@ -141,10 +150,28 @@ class StudySpec(_Strict):
     val_fraction: float = Field(0.2, gt=0, lt=1)
     split_seed: int = 0
 
-    @field_validator("train", mode="after")
+    @model_validator(mode="before")
     @classmethod
-    def _params(cls, value: dict[str, Any]) -> dict[str, Param]:
-        return {k: _parse_param(v) for k, v in value.items()}
+    def _distributions(cls, raw: Any) -> Any:
+        if not isinstance(raw, dict):
+            return raw
+        raw = dict(raw)
+        raw["train"] = _parse_params(raw.get("train", {}), "train")
+        models = raw.get("models")
+        if isinstance(models, dict):
+            raw["models"] = {
+                name: {
+                    **choice,
+                    **{
+                        part: _parse_params(choice.get(part, {}), f"models.{name}.{part}")
+                        for part in ("space", "train")
+                    },
+                }
+                if isinstance(choice, dict)
+                else choice
+                for name, choice in models.items()
+            }
+        return raw
 
     @model_validator(mode="after")
     def _metric_mode(self) -> StudySpec:
@@ -249,7 +276,23 @@ def load_study(
     except ValidationError as exc:
         raise BadInput(validation_message(path, "", exc)) from exc
     _check_against_registries(spec, path, params_path)
+    _check_params_entry(spec, path, params_path)
     return spec
+
+
+def _check_params_entry(spec: StudySpec, path: Path, params_path: Path) -> None:
+    """params.yaml ``studies.<name>.dataset`` (the DVC stage's data dependency) must be the study's dataset."""
+    from har.data.registry import load_params
+
+    entry = (load_params(params_path).get("studies") or {}).get(spec.name)
+    if entry is None:
+        return
+    declared = entry.get("dataset") if isinstance(entry, dict) else None
+    if declared != spec.dataset:
+        raise BadInput(
+            f"{params_path}: studies.{spec.name}.dataset is {declared!r} but {path} uses {spec.dataset!r}; "
+            "make them the same (the DVC stage tune@" + spec.name + " depends on that dataset)"
+        )
 
 
 def _check_against_registries(spec: StudySpec, path: Path, params_path: Path) -> None:

@@ -6,7 +6,7 @@ normalisation is fitted on the remaining training windows only and travels with 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,7 @@ class TrainData:
     splits: dict[str, tuple[np.ndarray, np.ndarray]]  # name -> (X normalised [N,T,C] float32, y)
     val_subjects: list[int]
     data_version: str
+    reader_options: dict = field(default_factory=dict)  # how prepare derived the channels (for raw input)
 
     def normalise(self, X: np.ndarray) -> np.ndarray:
         return ((X - self.mean) / self.std).astype(np.float32)
@@ -85,6 +86,7 @@ def load_train_data(
         splits={},
         val_subjects=val_subjects,
         data_version=data_version(folder),
+        reader_options=dict(meta.get("options") or {}),
     )
     out.splits = {name: (out.normalise(X[m]), data.y[m].astype(np.int64)) for name, m in masks.items()}
     return out

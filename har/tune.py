@@ -293,12 +293,12 @@ def run_study(study: StudySpec, options: TuneOptions) -> list[PermutationOutcome
     """Every permutation of ``study``: search, test the winner once, log, register."""
     from har.tracking import connect, ensure_experiment, find_runs, resolve_uri
 
+    _check_dataset(study, options)  # bad input fails before anything is created
     uri = resolve_uri(options.tracking_uri)
     client = connect(uri)  # before any trial: creates a fresh SQLite database once
     experiment_id = ensure_experiment(client, study.name)
     study_run = _study_run_id(client, experiment_id, study, options.resume)
     storage = storage_root(options.storage_path)
-    _check_dataset(study, options)
     init_ray(options)
     print(
         f"study {study.name} (run {study_run}): {len(study.permutations)} permutation(s) of {study.dataset}, "
@@ -485,10 +485,9 @@ def _finite(value: Any) -> bool:
 
 
 def _trial_seconds(result) -> float:
-    frame = result.metrics_dataframe
-    if frame is not None and "epoch_seconds" in frame:
-        return float(frame["epoch_seconds"].sum())
-    return 0.0
+    """Time inside the trial (Ray's time_total_s): data, build, training, validation, checkpoints."""
+    value = (result.metrics or {}).get("time_total_s")
+    return float(value) if _finite(value) else 0.0
 
 
 def _pareto(study: StudySpec, results: list) -> list[dict[str, Any]]:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 
 from tests.cli_helpers import BIN, REPO, env
@@ -61,3 +64,60 @@ def test_dvc_repro_and_param_change(tmp_path: Path) -> None:
     assert ran(changed) == {"prepare@uci_hapt_sample"}
     x_after = np.load(repo / "data/prepared/uci_hapt_sample/X.npy", mmap_mode="r").shape
     assert x_after[0] > 1.8 * x_before[0]  # half the step, about twice the windows
+
+
+TINY_QUICKSTART = {
+    "dataset": "uci_hapt_sample",
+    "permutations": ["all"],
+    "models": {"lstm": {"space": {"hidden": {"int": [6, 12]}}}},
+    "train": {"lr": {"loguniform": [1.0e-3, 1.0e-2]}},
+    "budget": {"trials": 2, "max_epochs": 2, "grace_period": 1, "reduction_factor": 2, "retries": 0},
+    "concurrency": 2,
+}
+
+
+@pytest.mark.slow
+def test_dvc_tune_stage_runs_prepare_tune_register(tmp_path: Path) -> None:
+    """`dvc repro tune@quickstart` (what `make run` does, with a smaller study): prepare -> tune ->
+    register; the study's metrics are DVC metrics; the registered version carries the DVC md5."""
+    repo = tmp_path / "project"
+    repo.mkdir()
+    for name in ("dvc.yaml", "params.yaml"):
+        shutil.copy(REPO / name, repo / name)
+    for folder in ("har", "sample", "pipelines"):
+        shutil.copytree(REPO / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    (repo / "pipelines" / "quickstart.yaml").write_text(yaml.safe_dump(TINY_QUICKSTART))
+    (repo / ".gitignore").write_text("/mlflow.db\n/mlruns/\n/runs/tune/\n")
+    run("git", "init", "-q", cwd=repo)
+    run("git", "config", "user.email", "ci@example.invalid", cwd=repo)
+    run("git", "config", "user.name", "ci", cwd=repo)
+    dvc("init", "-q", cwd=repo)
+    run("git", "add", "-A", cwd=repo)
+    run("git", "commit", "-qm", "project", cwd=repo)
+    tune_env = {
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "OMP_NUM_THREADS": "1",
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    }
+    proc = subprocess.run(
+        [str(BIN / "dvc"), "repro", "tune@quickstart"], cwd=repo, env={**env(), **tune_env},
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert ran(proc.stdout) == {"fetch@uci_hapt_sample", "prepare@uci_hapt_sample", "tune@quickstart"}
+    metrics = json.loads((repo / "runs" / "quickstart" / "metrics.json").read_text())
+    best = metrics["permutations"]["all"]
+    assert best["registered"] == "har-uci_hapt_sample-all/1" and 0 <= best["test/accuracy"] <= 1
+    shown = dvc("metrics", "show", "--json", cwd=repo)
+    assert "test/accuracy" in shown and "runs/quickstart/metrics.json" in shown
+    with sqlite3.connect(repo / "mlflow.db") as db:
+        (data_version,) = db.execute(
+            "select value from model_version_tags where name = 'har-uci_hapt_sample-all' and key = 'data_version'"
+        ).fetchone()
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    prepared_md5 = next(
+        out["md5"] for out in lock["stages"]["prepare@uci_hapt_sample"]["outs"]
+        if out["path"] == "data/prepared/uci_hapt_sample"
+    )  # fmt: skip
+    assert data_version == f"dvc-md5:{prepared_md5}"  # lineage: registry version -> exact data version
+    assert ran(dvc("repro", "tune@quickstart", cwd=repo)) == set()

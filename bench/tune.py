@@ -1,0 +1,195 @@
+"""Tuning benchmark on the real UCI HAR task (prepared from raw UCI HAPT): search efficiency,
+orchestration overhead, and scaling from one Ray node to two.
+
+    python bench/tune.py                              # all three parts, default budget
+    python bench/tune.py --parts search --trials 12   # one part
+    python bench/tune.py --report-only                # rewrite the docs/results.md section from the JSON
+
+Parts:
+- search: Optuna TPE + ASHA against random search without early stopping (Optuna's RandomSampler,
+  FIFO), same trial budget and space: best validation macro F1, and the time until any trial's
+  validation accuracy first reaches the published LSTM figure (91.65%).
+- overhead: study wall time against the sum of trial times (Ray's time_total_s per trial: data
+  transfer, model build, training, validation, checkpoints) divided by the concurrency. Target < 10%.
+- scaling: trials per hour of the same study on one local node with N CPUs against two local nodes
+  (`ray start --head` + `ray start --address`) with N CPUs each, trials pinned to one CPU.
+
+Results: bench/results/tune.json (one record per part, with the machine and the load average).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "tune.json"
+PUBLISHED_LSTM = 0.9165
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+
+
+def study_spec(trials: int, epochs: int, concurrency: int, sampler: str, asha: bool, name: str):
+    """The bench space: the lstm family (fast on CPU, the published 91.65% reference) and cnn_lstm."""
+    from har.study import StudySpec
+
+    body: dict[str, Any] = {
+        "name": name,
+        "dataset": "uci_hapt",
+        "permutations": ["all"],
+        "models": {
+            "lstm": {"space": {"hidden": {"int": [32, 96]}, "layers": {"choice": [1, 2]}}},
+            "cnn_lstm": {"preset": "tutorial", "space": {"filters": {"choice": [32, 64]}}},
+        },
+        "train": {"lr": {"loguniform": [3.0e-4, 5.0e-3]}, "batch_size": {"choice": [64, 128]}, "patience": 6},
+        "budget": {"trials": trials, "max_epochs": epochs, "grace_period": 2 if asha else epochs,
+                   "reduction_factor": 3, "retries": 0},
+        "resources": {"cpu": 1},
+        "concurrency": concurrency,
+        "seed": 0,
+        "search": {"sampler": sampler, "startup_trials": max(2, trials // 4)},
+    }  # fmt: skip
+    return StudySpec.model_validate(body)
+
+
+def run(spec, tracking: str, storage: str, address: str | None = None, num_cpus: int | None = None):
+    import ray
+
+    from har.tune import TuneOptions, run_study
+
+    if ray.is_initialized():
+        ray.shutdown()
+    options = TuneOptions(address=address, storage_path=storage, tracking_uri=tracking,
+                          prepared_dir=ROOT / "data" / "prepared", params_path=ROOT / "params.yaml",
+                          num_cpus=num_cpus, register=False)  # fmt: skip
+    start = time.time()
+    outcome = run_study(spec, options)[0]
+    wall = time.time() - start
+    ray.shutdown()
+    return outcome, start, wall
+
+
+def child_histories(tracking: str, study: str) -> list[dict[str, Any]]:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking)
+    exp = client.get_experiment_by_name(study)
+    out = []
+    for r in client.search_runs([exp.experiment_id], "tags.`har.role` = 'trial'", max_results=10_000):
+        acc = client.get_metric_history(r.info.run_id, "val/accuracy")
+        out.append({"outcome": r.data.tags.get("har.outcome"), "epochs": len(acc),
+                    "val_accuracy": [(m.timestamp / 1000, m.value) for m in sorted(acc, key=lambda m: m.step)],
+                    "best_f1": r.data.metrics.get("best/val/macro_f1")})  # fmt: skip
+    return out
+
+
+def search_part(args, tmp: Path) -> dict[str, Any]:
+    record: dict[str, Any] = {}
+    for label, sampler, asha in (("tpe+asha", "tpe", True), ("random", "random", False)):
+        spec = study_spec(args.trials, args.epochs, args.concurrency, sampler, asha, f"bench-{label}")
+        tracking = f"sqlite:///{tmp}/{label}.db"
+        outcome, start, wall = run(spec, tracking, str(tmp / "tune"), num_cpus=args.concurrency)
+        trials = child_histories(tracking, spec.name)
+        reached = [t for trial in trials for t, v in trial["val_accuracy"] if v >= PUBLISHED_LSTM]
+        record[label] = {
+            "best_val_macro_f1": max(t["best_f1"] or 0 for t in trials),
+            "winner_test_accuracy": outcome.test.get("test/accuracy"),
+            "seconds_to_published_lstm_val_accuracy": round(min(reached) - start, 1) if reached else None,
+            "wall_seconds": round(wall, 1),
+            "epochs_trained": sum(t["epochs"] for t in trials),
+            "pruned": sum(t["outcome"] == "pruned by ASHA" for t in trials),
+            "trials": len(trials),
+        }
+        print(label, json.dumps(record[label]), flush=True)
+    return record
+
+
+def overhead_part(args, tmp: Path) -> dict[str, Any]:
+    spec = study_spec(args.trials, args.epochs, args.concurrency, "tpe", True, "bench-overhead")
+    outcome, _, wall = run(spec, f"sqlite:///{tmp}/overhead.db", str(tmp / "tune"), num_cpus=args.concurrency)
+    busy = outcome.trial_seconds / args.concurrency
+    record = {
+        "study_wall_seconds": round(outcome.wall_seconds, 1),
+        "command_wall_seconds": round(wall, 1),
+        "sum_trial_seconds": round(outcome.trial_seconds, 1),
+        "concurrency": args.concurrency,
+        "overhead_fraction": round(outcome.wall_seconds / busy - 1, 3) if busy else None,
+    }
+    print("overhead", json.dumps(record), flush=True)
+    return record
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def scaling_part(args, tmp: Path) -> dict[str, Any]:
+    ray_bin = str(Path(sys.executable).parent / "ray")
+    record: dict[str, Any] = {}
+    for nodes in (1, 2):
+        port = _free_port()
+        node = ["--num-cpus", str(args.cpus_per_node), "--memory", str(4 * 1024**3),
+                "--object-store-memory", str(512 * 1024**2), "--disable-usage-stats", "--node-ip-address", "127.0.0.1"]
+        try:
+            subprocess.run([ray_bin, "start", "--head", "--port", str(port), "--include-dashboard", "false", *node],
+                           check=True, capture_output=True)
+            if nodes == 2:
+                subprocess.run([ray_bin, "start", "--address", f"127.0.0.1:{port}", *node], check=True,
+                               capture_output=True)
+            concurrency = args.cpus_per_node * nodes
+            spec = study_spec(args.trials, args.epochs, concurrency, "random", False, f"bench-scaling-{nodes}")
+            outcome, _, wall = run(spec, f"sqlite:///{tmp}/scaling-{nodes}.db", str(tmp / "tune"),
+                                   address=f"127.0.0.1:{port}")
+        finally:
+            subprocess.run([ray_bin, "stop", "--force"], capture_output=True)
+        record[f"{nodes}_node"] = {
+            "cpus": concurrency, "trials": outcome.trials, "wall_seconds": round(wall, 1),
+            "trials_per_hour": round(3600 * outcome.trials / wall, 1),
+        }  # fmt: skip
+        print(f"{nodes} node(s)", json.dumps(record[f"{nodes}_node"]), flush=True)
+    record["speedup"] = round(record["2_node"]["trials_per_hour"] / record["1_node"]["trials_per_hour"], 2)
+    return record
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--parts", default="search,overhead,scaling")
+    parser.add_argument("--trials", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--cpus-per-node", type=int, default=1)
+    args = parser.parse_args()
+    if not (ROOT / "data" / "prepared" / "uci_hapt" / "meta.json").is_file():
+        sys.exit("prepare the data first: har data fetch uci_hapt && har data prepare uci_hapt")
+    parts = {"search": search_part, "overhead": overhead_part, "scaling": scaling_part}
+    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    with tempfile.TemporaryDirectory(prefix="har-bench-tune-") as tmp:
+        for name in args.parts.split(","):
+            record = parts[name](args, Path(tmp))
+            results[name] = {
+                **record,
+                "trials": args.trials,
+                "max_epochs": args.epochs,
+                "machine": f"{platform.machine()} {os.cpu_count()} CPUs",
+                "load_average_after": os.getloadavg()[0],
+                "date": time.strftime("%Y-%m-%d %H:%M"),
+            }
+            RESULTS.parent.mkdir(parents=True, exist_ok=True)
+            RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,347 @@
+"""``har tune`` end to end with real Ray, real MLflow (SQLite) and the real bundled sample: study files,
+parent/child runs, the registry's champion rule, failed trials, ``--resume`` after a killed driver,
+and a two-node Ray cluster on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+
+from har.errors import BadInput
+from har.study import load_study
+from tests.cli_helpers import BIN, REPO, env, har, one_line_error
+
+DATASET = "uci_hapt_sample"
+RAY_ENV = {
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_AUTH_MODE": "disabled",
+    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    "OMP_NUM_THREADS": "1",
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+}
+TINY = {
+    "dataset": DATASET,
+    "models": {"lstm": {"space": {"hidden": {"int": [6, 12]}}, "train": {"batch_size": 64}}},
+    "train": {"lr": {"loguniform": [1.0e-3, 1.0e-2]}},
+    "budget": {"trials": 4, "max_epochs": 3, "grace_period": 1, "reduction_factor": 2, "retries": 0},
+    "resources": {"cpu": 1},
+    "concurrency": 2,
+    "seed": 0,
+}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("tune-project")
+    shutil.copy(REPO / "params.yaml", root / "params.yaml")
+    shutil.copytree(REPO / "sample", root / "sample")
+    (root / "pipelines").mkdir()
+    for step in ("fetch", "prepare"):
+        proc = har("data", step, DATASET, cwd=root)
+        assert proc.returncode == 0, proc.stderr
+    return root
+
+
+def write_study(root: Path, name: str, body: dict) -> None:
+    (root / "pipelines" / f"{name}.yaml").write_text(yaml.safe_dump(body))
+
+
+def tune(root: Path, *args: str, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [str(BIN / "har"), "tune", *args, "--num-cpus", "2"],
+        cwd=root,
+        env={**env(), **RAY_ENV, **(extra_env or {})},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    return proc
+
+
+def runs(root: Path, study: str) -> list[dict]:
+    """Every run of the study's experiment, read straight from the SQLite database."""
+    with sqlite3.connect(root / "mlflow.db") as db:
+        rows = db.execute(
+            "select r.run_uuid, r.status from runs r join experiments e on r.experiment_id = e.experiment_id "
+            "where e.name = ?",
+            (study,),
+        ).fetchall()
+        tags = db.execute("select run_uuid, key, value from tags").fetchall()
+    by_run: dict[str, dict[str, str]] = {}
+    for run_id, key, value in tags:
+        by_run.setdefault(run_id, {})[key] = value
+    return [{"id": rid, "status": status, **by_run.get(rid, {})} for rid, status in rows]
+
+
+def metric_steps(root: Path, run_id: str, key: str) -> list[int]:
+    with sqlite3.connect(root / "mlflow.db") as db:
+        return [
+            s
+            for (s,) in db.execute(
+                "select step from metrics where run_uuid = ? and key = ? order by step", (run_id, key)
+            )
+        ]
+
+
+def champion(root: Path, name: str) -> tuple[str, list[str]]:
+    with sqlite3.connect(root / "mlflow.db") as db:
+        alias = db.execute(
+            "select version from registered_model_aliases where name = ? and alias = 'champion'", (name,)
+        ).fetchone()
+        versions = [
+            str(v) for (v,) in db.execute("select version from model_versions where name = ?", (name,))
+        ]
+    return (str(alias[0]) if alias else "", versions)
+
+
+# -- study files (no Ray) -----------------------------------------------------------------------
+def test_shipped_studies_are_valid() -> None:
+    names = sorted(p.stem for p in (REPO / "pipelines").glob("*.yaml"))
+    assert {"quickstart", "uci_har", "myogym", "opportunity", "watch"} <= set(names)
+    for name in names:
+        spec = load_study(name, REPO / "params.yaml", REPO / "pipelines")
+        assert spec.name == name and spec.models
+    myogym = load_study("myogym", REPO / "params.yaml", REPO / "pipelines")
+    assert {"emg", "acc", "gyro", "acc+gyro", "emg+acc+gyro"} <= set(myogym.permutations)
+    watch = load_study("watch", REPO / "params.yaml", REPO / "pipelines")
+    assert {"acc", "gyro", "acc+gyro"} <= set(watch.permutations)
+
+
+def test_define_by_run_samples_only_the_chosen_models_parameters(tmp_path: Path) -> None:
+    body = {
+        "dataset": DATASET,
+        "models": {
+            "lstm": {"space": {"hidden": {"int": [8, 16]}}},
+            "resnet1d": {"space": {"widths": {"choice": [[8, 8, 8], [16, 16, 16]]}, "dropout": 0.1}},
+        },
+        "train": {"lr": {"loguniform": [1.0e-4, 1.0e-2]}, "patience": 3},
+    }
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(body))
+    spec = load_study(str(tmp_path / "s.yaml"), REPO / "params.yaml")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    seen = set()
+    for _ in range(12):
+        trial = study.ask()
+        constants = spec.sample(trial)
+        config = {**trial.params, **constants}
+        setup = spec.decode(config)
+        seen.add(setup.model)
+        other = "resnet1d" if setup.model == "lstm" else "lstm"
+        assert not any(k.startswith(other + ".") for k in config), config
+        assert setup.train["patience"] == 3 and setup.train["max_epochs"] == spec.budget.max_epochs
+        assert setup.train["monitor"] == "val/macro_f1" and 1e-4 <= setup.train["lr"] <= 1e-2
+        if setup.model == "resnet1d":
+            assert setup.hparams["widths"] in ([8, 8, 8], [16, 16, 16]) and setup.hparams["dropout"] == 0.1
+        else:
+            assert 8 <= setup.hparams["hidden"] <= 16
+        study.tell(trial, 0.5)
+    assert seen == {"lstm", "resnet1d"}
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"colour": "red"}, "colour"),
+        ({"dataset": "nope"}, "dataset"),
+        ({"permutations": ["emg"]}, "permutations"),
+        ({"models": {"transformer": {}}}, "models.transformer"),
+        ({"models": {"lstm": {"preset": "nope"}}}, "models.lstm.preset"),
+        ({"models": {"lstm": {"space": {"width": 3}}}}, "models.lstm.space.width"),
+        ({"train": {"lr": {"loguniform": [0.0, 1.0]}}}, "train.lr"),
+        ({"train": {"lr": {"uniform": [1.0, 0.1]}}}, "train.lr"),
+        ({"train": {"optimiser": "sgd"}}, "train.optimiser"),
+        ({"train": {"max_epochs": 3}}, "train.max_epochs"),
+        ({"train": {"batch_size": {"choice": [32, -1]}}}, "train.batch_size"),
+        ({"budget": {"trials": 0}}, "budget.trials"),
+        ({"resources": {"gpu": -1}}, "resources.gpu"),
+        ({"metric": "val/loss", "mode": "max"}, "mode"),
+        ({"objectives": [{"metric": "flops"}]}, "objectives.0.metric"),
+    ],
+)
+def test_bad_study_files_are_bad_input_naming_the_key(tmp_path: Path, change: dict, expected: str) -> None:
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump({**TINY, **change}))
+    with pytest.raises(BadInput) as caught:
+        load_study(str(tmp_path / "bad.yaml"), REPO / "params.yaml")
+    message = str(caught.value)
+    assert message.startswith(f"{tmp_path / 'bad.yaml'}: ") and expected in message, message
+    assert "\n" not in message
+
+
+def test_bad_study_file_exits_2_with_one_line_and_writes_nothing(project: Path) -> None:
+    write_study(project, "bad", {**TINY, "budget": {"trials": 0}})
+    proc = har("tune", "--study", "bad", cwd=project)
+    assert proc.returncode == 2, proc.stderr
+    line = one_line_error(proc)
+    assert "pipelines/bad.yaml" in line and "budget.trials" in line, line
+    assert not (project / "mlflow.db").exists() or runs(project, "bad") == []
+
+
+def test_unknown_study_and_unprepared_dataset_exit_2(project: Path, tmp_path: Path) -> None:
+    proc = har("tune", "--study", "nothing-here", cwd=project)
+    assert proc.returncode == 2 and "nothing-here.yaml" in one_line_error(proc)
+    write_study(project, "unprepared", {**TINY, "dataset": "uci_hapt"})
+    proc = har("tune", "--study", "unprepared", "--tracking-uri", f"sqlite:///{tmp_path}/m.db", cwd=project)
+    assert proc.returncode == 2 and "har data prepare uci_hapt" in one_line_error(proc)
+
+
+# -- studies on real Ray + MLflow ---------------------------------------------------------------
+@pytest.fixture(scope="module")
+def first_study(project: Path) -> subprocess.CompletedProcess:
+    write_study(project, "tiny", TINY)
+    return tune(project, "--study", "tiny")
+
+
+@pytest.mark.slow
+def test_study_logs_parent_children_and_registers_a_champion(project: Path, first_study) -> None:
+    assert first_study.returncode == 0, first_study.stderr[-3000:]
+    all_runs = runs(project, "tiny")
+    parents = [r for r in all_runs if r.get("har.role") == "parent"]
+    children = [r for r in all_runs if r.get("har.role") == "trial"]
+    assert len(parents) == 1 and parents[0]["status"] == "FINISHED" and parents[0]["har.status"] == "complete"
+    assert len(children) == 4 and all(c["mlflow.parentRunId"] == parents[0]["id"] for c in children)
+    assert len({c["ray.trial_id"] for c in children}) == 4
+    assert not [r for r in all_runs if r["status"] == "RUNNING"]
+    assert {c["har.outcome"] for c in children} <= {"completed", "early-stopped", "pruned by ASHA"}
+    for child in children:  # one value per epoch, no duplicates
+        steps = metric_steps(project, child["id"], "val/macro_f1")
+        assert steps == list(range(1, len(steps) + 1)) and 1 <= len(steps) <= 3
+    winners = [c for c in children if c.get("har.winner") == "true"]
+    assert len(winners) == 1 and parents[0]["har.best_run"] == winners[0]["id"]
+    assert metric_steps(project, winners[0]["id"], "test/accuracy")  # tested once, on the winner only
+    assert all(not metric_steps(project, c["id"], "test/accuracy") for c in children if c is not winners[0])
+    alias, versions = champion(project, "har-uci_hapt_sample-all")
+    assert alias == "1" and versions == ["1"]
+    metrics = yaml.safe_load((project / "runs" / "tiny" / "metrics.json").read_text())
+    assert metrics["permutations"]["all"]["registered"] == "har-uci_hapt_sample-all/1"
+    listing = har("models", "list", cwd=project)
+    assert listing.returncode == 0 and "har-uci_hapt_sample-all" in listing.stdout and "v1" in listing.stdout
+
+
+@pytest.mark.slow
+def test_a_worse_study_keeps_the_champion_and_promote_moves_it(project: Path, first_study) -> None:
+    assert first_study.returncode == 0, first_study.stderr[-3000:]
+    # lr 1e-30 leaves the initial weights unchanged: a chance-level model, surely worse on the same test split
+    worse = {**TINY, "train": {"lr": 1.0e-30}, "budget": {**TINY["budget"], "trials": 2, "max_epochs": 1}}
+    write_study(project, "worse", worse)
+    proc = tune(project, "--study", "worse")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    alias, versions = champion(project, "har-uci_hapt_sample-all")
+    assert alias == "1" and sorted(versions) == ["1", "2"]
+    assert "does not beat champion v1" in proc.stdout
+    proc = har("models", "promote", "har-uci_hapt_sample-all", "2", cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    assert champion(project, "har-uci_hapt_sample-all")[0] == "2"
+    bad = har("models", "promote", "har-uci_hapt_sample-all", "9", cwd=project)
+    assert bad.returncode == 2 and "no version '9'" in one_line_error(bad)
+    har("models", "promote", "har-uci_hapt_sample-all", "1", cwd=project)
+
+
+@pytest.mark.slow
+def test_failing_trials_are_recorded_and_the_study_finishes(project: Path) -> None:
+    # layers 0 makes the model builder raise; l2 1e38 makes the loss infinite (training diverged)
+    failing = {
+        **TINY,
+        "models": {"lstm": {"space": {"hidden": 8, "layers": {"choice": [1, 0]}}}},
+        "train": {"l2": {"choice": [0.0, 1.0e38]}},
+        "budget": {**TINY["budget"], "trials": 5, "max_epochs": 2},
+        "seed": 3,
+    }
+    write_study(project, "failing", failing)
+    proc = tune(project, "--study", "failing", "--no-register")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    children = [r for r in runs(project, "failing") if r.get("har.role") == "trial"]
+    assert len(children) == 5 and not [r for r in children if r["status"] == "RUNNING"]
+    failed = [c for c in children if c["status"] == "FAILED"]
+    errors = " ".join(c.get("har.error", "") for c in failed)
+    assert "num_layers must be greater than zero" in errors  # the raising trial
+    assert "training diverged" in errors  # the infinite-loss trial
+    assert all(c["har.outcome"] == "failed" for c in failed)
+    assert any(c["status"] == "FINISHED" for c in children)
+
+
+@pytest.mark.slow
+def test_resume_after_the_driver_is_killed(project: Path) -> None:
+    body = {**TINY, "budget": {**TINY["budget"], "trials": 6, "max_epochs": 8, "grace_period": 8}}
+    write_study(project, "killed", body)
+    proc = subprocess.Popen(
+        [str(BIN / "har"), "tune", "--study", "killed", "--num-cpus", "2"],
+        cwd=project, env={**env(), **RAY_ENV}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    deadline = time.time() + 300
+    try:
+        while time.time() < deadline:  # kill once some trials finished and others are mid-training
+            time.sleep(1)
+            if (project / "mlflow.db").exists():
+                children = [r for r in runs(project, "killed") if r.get("har.role") == "trial"]
+                if sum(r["status"] == "FINISHED" for r in children) >= 2 and any(
+                    r["status"] == "RUNNING" for r in children
+                ):
+                    break
+        else:
+            pytest.fail("the study did not reach the kill point")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    subprocess.run([str(BIN / "ray"), "stop", "--force"], capture_output=True, env={**env(), **RAY_ENV})
+    before = runs(project, "killed")
+    assert any(r["status"] == "RUNNING" for r in before)  # the kill left open runs behind
+    finished_before = {
+        r["ray.trial_id"] for r in before if r.get("har.role") == "trial" and r["status"] == "FINISHED"
+    }
+    resumed = tune(project, "--study", "killed", "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    after = runs(project, "killed")
+    children = [r for r in after if r.get("har.role") == "trial"]
+    assert len([r for r in after if r.get("har.role") == "parent"]) == 1
+    assert len(children) == 6 and len({c["ray.trial_id"] for c in children}) == 6  # none lost, none twice
+    assert finished_before <= {c["ray.trial_id"] for c in children}
+    assert not [r for r in after if r["status"] == "RUNNING"]
+    for child in children:
+        steps = metric_steps(project, child["id"], "val/loss")
+        assert steps == list(range(1, len(steps) + 1)), steps  # resumed trials did not log an epoch twice
+    assert champion(project, "har-uci_hapt_sample-all")[0]  # the resumed study registered its winner
+    again = tune(project, "--study", "killed", "--resume")
+    assert again.returncode == 2 and "nothing to resume" in again.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_node_cluster_runs_trials_on_both_nodes(project: Path, tmp_path: Path) -> None:
+    ray = str(BIN / "ray")
+    port = _free_port()
+    ray_env = {**env(), **RAY_ENV}
+    node = ["--num-cpus", "1", "--memory", str(2 * 1024**3), "--object-store-memory", str(256 * 1024**2),
+            "--disable-usage-stats"]  # fmt: skip
+    try:
+        head = subprocess.run([ray, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
+                               "--include-dashboard", "false", *node], capture_output=True, text=True, env=ray_env,
+                              timeout=120)  # fmt: skip
+        assert head.returncode == 0, head.stderr
+        worker = subprocess.run([ray, "start", "--address", f"127.0.0.1:{port}", "--node-ip-address", "127.0.0.1",
+                                 *node], capture_output=True, text=True, env=ray_env, timeout=120)  # fmt: skip
+        assert worker.returncode == 0, worker.stderr
+        write_study(project, "cluster", {**TINY, "budget": {**TINY["budget"], "max_epochs": 2}})
+        proc = tune(project, "--study", "cluster", "--address", f"127.0.0.1:{port}",
+                    "--storage-path", str(tmp_path / "shared"))  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    finally:
+        subprocess.run([ray, "stop", "--force"], capture_output=True, env=ray_env, timeout=120)
+    children = [r for r in runs(project, "cluster") if r.get("har.role") == "trial"]
+    assert len(children) == 4 and len({c["ray.node_id"] for c in children}) == 2
+    assert any((tmp_path / "shared").iterdir())
