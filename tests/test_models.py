@@ -180,6 +180,18 @@ def test_hyper_parameters_change_the_model() -> None:
     assert count_parameters(build("lstm", 9, 6, 128)) == KNOWN_COUNTS["lstm:chevalier"]  # defaults == preset
 
 
+def test_resnet1d_pools_shorten_the_time_axis_and_keep_the_weights() -> None:
+    plain = build("resnet1d", 9, 6, 128, kernels=(7, 5, 3))
+    pooled = build("resnet1d", 9, 6, 128, kernels=(7, 5, 3), pools=(2, 2))
+    assert count_parameters(pooled) == count_parameters(plain)  # max-pooling has no weights
+    x = torch.randn(2, 128, 9)
+    assert plain.blocks(x.transpose(1, 2)).shape == (2, 128, 128)
+    assert pooled.blocks(x.transpose(1, 2)).shape == (2, 128, 32)
+    assert pooled(x).shape == (2, 6)
+    odd = build("resnet1d", 9, 6, 25, kernels=(3,), widths=(8, 8, 8), pools=(2, 2, 2))
+    assert odd.blocks(torch.randn(1, 9, 25)).shape == (1, 8, 4)  # ceil mode: short windows still fit
+
+
 # ---------------------------------------------------------------- bad input
 
 
