@@ -248,19 +248,20 @@ def test_a_worse_study_keeps_the_champion_and_promote_moves_it(project: Path, fi
 
 @pytest.mark.slow
 def test_failing_trials_are_recorded_and_the_study_finishes(project: Path) -> None:
-    # layers 0 makes the model builder raise; l2 1e38 makes the loss infinite (training diverged)
+    # layers 0 makes the model builder raise; l2 1e300 makes the loss infinite (training diverged);
+    # seed 2 draws (layers, l2) = (1, 0), (1, 1e300), (1, 0), (0, 1e300): both failures and successes
     failing = {
         **TINY,
         "models": {"lstm": {"space": {"hidden": 8, "layers": {"choice": [1, 0]}}}},
-        "train": {"l2": {"choice": [0.0, 1.0e38]}},
-        "budget": {**TINY["budget"], "trials": 5, "max_epochs": 2},
-        "seed": 3,
+        "train": {"l2": {"choice": [0.0, 1.0e300]}},
+        "budget": {**TINY["budget"], "trials": 4, "max_epochs": 2},
+        "seed": 2,
     }
     write_study(project, "failing", failing)
     proc = tune(project, "--study", "failing", "--no-register")
     assert proc.returncode == 0, proc.stderr[-3000:]
     children = [r for r in runs(project, "failing") if r.get("har.role") == "trial"]
-    assert len(children) == 5 and not [r for r in children if r["status"] == "RUNNING"]
+    assert len(children) == 4 and not [r for r in children if r["status"] == "RUNNING"]
     failed = [c for c in children if c["status"] == "FAILED"]
     errors = " ".join(c.get("har.error", "") for c in failed)
     assert "num_layers must be greater than zero" in errors  # the raising trial
@@ -271,7 +272,7 @@ def test_failing_trials_are_recorded_and_the_study_finishes(project: Path) -> No
 
 @pytest.mark.slow
 def test_resume_after_the_driver_is_killed(project: Path) -> None:
-    body = {**TINY, "budget": {**TINY["budget"], "trials": 6, "max_epochs": 8, "grace_period": 8}}
+    body = {**TINY, "budget": {**TINY["budget"], "trials": 4, "max_epochs": 10, "grace_period": 10}}
     write_study(project, "killed", body)
     proc = subprocess.Popen(
         [str(BIN / "har"), "tune", "--study", "killed", "--num-cpus", "2"],
@@ -281,10 +282,10 @@ def test_resume_after_the_driver_is_killed(project: Path) -> None:
     deadline = time.time() + 300
     try:
         while time.time() < deadline:  # kill once some trials finished and others are mid-training
-            time.sleep(1)
+            time.sleep(0.3)
             if (project / "mlflow.db").exists():
                 children = [r for r in runs(project, "killed") if r.get("har.role") == "trial"]
-                if sum(r["status"] == "FINISHED" for r in children) >= 2 and any(
+                if sum(r["status"] == "FINISHED" for r in children) >= 1 and any(
                     r["status"] == "RUNNING" for r in children
                 ):
                     break
@@ -304,7 +305,7 @@ def test_resume_after_the_driver_is_killed(project: Path) -> None:
     after = runs(project, "killed")
     children = [r for r in after if r.get("har.role") == "trial"]
     assert len([r for r in after if r.get("har.role") == "parent"]) == 1
-    assert len(children) == 6 and len({c["ray.trial_id"] for c in children}) == 6  # none lost, none twice
+    assert len(children) == 4 and len({c["ray.trial_id"] for c in children}) == 4  # none lost, none twice
     assert finished_before <= {c["ray.trial_id"] for c in children}
     assert not [r for r in after if r["status"] == "RUNNING"]
     for child in children:
