@@ -532,7 +532,7 @@ def models_list(tracking_uri: TrackingOpt = None) -> None:
     from har.tracking import connect, registered_models, resolve_uri
 
     uri = resolve_uri(tracking_uri)
-    rows = registered_models(connect(uri))
+    rows = registered_models(connect(uri, create=False))
     if not rows:
         out.print(f"no registered har-lab models in {uri}; run 'har tune --study quickstart'")
         return
@@ -559,7 +559,7 @@ def models_promote(
     """Move the 'champion' alias to VERSION by hand (the tuner moves it only when a version wins)."""
     from har.tracking import connect, promote, resolve_uri
 
-    promote(connect(resolve_uri(tracking_uri)), name, version)
+    promote(connect(resolve_uri(tracking_uri), create=False), name, version)
     out.print(f"{name}@champion -> v{version}")
 
 

@@ -58,13 +58,8 @@ def resolve_model(ref: str, tracking_uri: str | None = None) -> Path:
             f"--model {ref}: no such checkpoint folder; give the folder written by 'har train' "
             "or a registry reference such as har-uci_hapt-all@champion"
         )
-    try:
-        from har.tracking import download_checkpoint
-    except ImportError as exc:
-        raise BadInput(
-            f"--model {ref}: not a checkpoint folder, and registry references cannot be resolved here "
-            f"(har.tracking.download_checkpoint unavailable: {exc}); give a checkpoint folder"
-        ) from exc
+    from har.tracking import download_checkpoint
+
     return Path(download_checkpoint(ref, tracking_uri))
 
 

@@ -31,8 +31,9 @@ def resolve_uri(flag: str | None = None) -> str:
     return flag or os.environ.get(TRACKING_ENV) or DEFAULT_URI
 
 
-def connect(uri: str):
-    """A client for ``uri``; creates (and migrates) a SQLite database once, here in the driver."""
+def connect(uri: str, create: bool = True):
+    """A client for ``uri``; creates (and migrates) a SQLite database once, here in the driver.
+    Readers (``har models``, ``har predict``) pass ``create=False``: a missing database is bad input."""
     import mlflow
     from mlflow.tracking import MlflowClient
 
@@ -41,7 +42,13 @@ def connect(uri: str):
             f"tracking URI {uri!r}: MLflow's file store is not supported; use sqlite:///mlflow.db or a server URL"
         )
     if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        db = Path(uri.removeprefix("sqlite:///")).expanduser()
+        if not create and not db.is_file():
+            raise BadInput(
+                f"no MLflow database at {db} (tracking URI {uri}); run 'har tune' first, or pass --tracking-uri "
+                "/ set MLFLOW_TRACKING_URI"
+            )
+        db.parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
     client = MlflowClient(tracking_uri=uri)
     try:
@@ -51,6 +58,27 @@ def connect(uri: str):
             f"MLflow tracking at {uri} is not reachable: {str(exc).splitlines()[0][:200]}"
         ) from exc
     return client
+
+
+def wait_for_tracking(client, uri: str, seconds: float | None = None) -> None:
+    """Block until the tracking server answers (it may be restarting); HarError after ``seconds``
+    (default $HAR_TRACKING_WAIT or 120): the study's trials and checkpoints stay in the Tune storage and
+    ``har tune --resume`` logs the rest."""
+    import time
+
+    seconds = float(os.environ.get("HAR_TRACKING_WAIT", "120")) if seconds is None else seconds
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            client.search_experiments(max_results=1)
+            return
+        except Exception as exc:
+            if time.monotonic() >= deadline:
+                raise HarError(
+                    f"MLflow at {uri} unreachable for {seconds:.0f} s ({str(exc).splitlines()[0][:120]}); "
+                    "the trials are kept in the Tune storage: run 'har tune --resume' when it is back"
+                ) from exc
+            time.sleep(2)
 
 
 def model_name(dataset: str, permutation: str) -> str:
@@ -137,6 +165,10 @@ def close_open_children(client, experiment_id: str, parent_id: str, status: str 
 
 
 def git_commit() -> str:
+    """HEAD of the working tree (``-dirty`` with uncommitted changes); in images without .git, the
+    ``HAR_GIT_COMMIT`` the image was built with."""
+    if os.environ.get("HAR_GIT_COMMIT"):
+        return os.environ["HAR_GIT_COMMIT"]
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10
@@ -330,7 +362,7 @@ def download_checkpoint(ref: str, tracking_uri: str | None = None, client=None) 
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    client = client or connect(resolve_uri(tracking_uri))
+    client = client or connect(resolve_uri(tracking_uri), create=False)
     name, alias, version = parse_ref(ref)
     try:
         mv = (

@@ -15,6 +15,7 @@ import math
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,7 +98,14 @@ class TrialLogger(Callback):
 
     Picklable (Tune stores it with the experiment for ``--resume``): the client is made on first use,
     and runs are found again by their ``ray.trial_id`` tag, so a resumed study reuses its child runs
-    and logs only epochs that are not there yet."""
+    and logs only epochs that are not there yet.
+
+    Never stops a study: every write is queued and delivered in order; while the tracking server is
+    unreachable the queue waits (trials keep training) and is retried every ``RETRY_SECONDS``; at the
+    end of the experiment what still could not be delivered is reported as lost, by trial and count."""
+
+    RETRY_SECONDS = 10.0
+    FINAL_WAIT_SECONDS = float(os.environ.get("HAR_TRACKING_FINAL_WAIT", "60"))
 
     def __init__(self, tracking_uri: str, experiment_id: str, parent_id: str, study: StudySpec, total: int):
         self.tracking_uri = tracking_uri
@@ -105,15 +113,26 @@ class TrialLogger(Callback):
         self.parent_id = parent_id
         self.study = study
         self.total = total
+        self._reset()
+
+    def _reset(self) -> None:
         self._client = None
         self._runs: dict[str, str] = {}
         self._steps: dict[str, int] = {}
-        self._done = 0
+        self._queue: list[tuple[str, int, Callable[[], None]]] = []  # (what, metric values, write)
+        self._down_since: float | None = None
+        self._last_try = 0.0
+        self.lost: list[str] = []
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state.update(_client=None, _runs={}, _steps={}, _done=0)
+        for key in ("_client", "_runs", "_steps", "_queue", "_down_since", "_last_try", "lost"):
+            state.pop(key, None)
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._reset()
 
     @property
     def client(self):
@@ -123,6 +142,60 @@ class TrialLogger(Callback):
             self._client = connect(self.tracking_uri)
         return self._client
 
+    # -- the delivery queue ---------------------------------------------------------------------
+    def _send(self, what: str, write: Callable[[], None], values: int = 0) -> None:
+        self._queue.append((what, values, write))
+        self._flush()
+
+    def _flush(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if self._down_since is not None and not force and now - self._last_try < self.RETRY_SECONDS:
+            return
+        self._last_try = now
+        while self._queue:
+            what, _, write = self._queue[0]
+            try:
+                write()
+            except Exception as exc:
+                if not _transient(exc):  # a bad request will not get better: report it, go on
+                    print(f"  warning: MLflow refused {what}: {str(exc).splitlines()[0][:200]}", flush=True)
+                    self.lost.append(what)
+                    self._queue.pop(0)
+                    continue
+                if self._down_since is None:
+                    self._down_since = now
+                    print(f"  warning: MLflow at {self.tracking_uri} is unreachable ({str(exc).splitlines()[0][:120]}); "
+                          f"trials keep training, their records are queued and retried every "
+                          f"{self.RETRY_SECONDS:.0f} s", flush=True)  # fmt: skip
+                return
+            self._queue.pop(0)
+        if self._down_since is not None:
+            print(
+                f"  MLflow reachable again after {now - self._down_since:.0f} s: queued records delivered",
+                flush=True,
+            )
+            self._down_since = None
+
+    def on_step_end(self, iteration, trials, **info):
+        if self._queue:
+            self._flush()
+
+    def on_experiment_end(self, trials, **info):
+        deadline = time.monotonic() + self.FINAL_WAIT_SECONDS
+        while self._queue and time.monotonic() < deadline:
+            self._flush(force=True)
+            if self._queue:
+                time.sleep(min(self.RETRY_SECONDS, max(0.0, deadline - time.monotonic())))
+        if self._queue:
+            values = sum(v for _, v, _ in self._queue)
+            trials_hit = sorted({what.split()[-1] for what, _, _ in self._queue})
+            self.lost.extend(what for what, _, _ in self._queue)
+            print(f"  error: MLflow at {self.tracking_uri} stayed unreachable: {len(self._queue)} records "
+                  f"({values} metric values) of trials {', '.join(trials_hit)} were NOT logged; the trials' own "
+                  f"results are kept in the Tune storage (result.json per trial)", flush=True)  # fmt: skip
+            self._queue.clear()
+
+    # -- writes ---------------------------------------------------------------------------------
     def _run(self, trial) -> str:
         from har.tracking import create_child, find_runs, last_step, log_params
 
@@ -156,27 +229,35 @@ class TrialLogger(Callback):
         return run_id
 
     def on_trial_start(self, iteration, trials, trial, **info):
-        self._run(trial)
+        self._send(f"the run of trial {trial.trial_id}", lambda: self._run(trial))
 
     def on_trial_restore(self, iteration, trials, trial, **info):
-        self._run(trial)
+        self._send(f"the run of trial {trial.trial_id}", lambda: self._run(trial))
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
+        epoch = int(result.get("epoch", result.get("training_iteration", 0)))
+        metrics = {k: result[k] for k in LOGGED_KEYS if isinstance(result.get(k), int | float)}
+        metrics[self.study.objective_key] = result[self.study.objective_key]
+        node = str(result.get("node_id", ""))
+        self._send(
+            f"epoch {epoch} of trial {trial.trial_id}",
+            lambda: self._log_epoch(trial, epoch, metrics, node),
+            len(metrics),
+        )
+
+    def _log_epoch(self, trial, epoch: int, metrics: dict[str, float], node: str) -> None:
         from har.tracking import log_metrics
 
         run_id = self._run(trial)
-        epoch = int(result.get("epoch", result.get("training_iteration", 0)))
         if epoch <= self._steps.get(run_id, 0):
             return  # already logged before an interruption
-        metrics = {k: result[k] for k in LOGGED_KEYS if isinstance(result.get(k), int | float)}
-        metrics[self.study.objective_key] = result[self.study.objective_key]
         log_metrics(self.client, run_id, metrics, step=epoch)
         if self._steps.get(run_id, 0) == 0:
-            self.client.set_tag(run_id, "ray.node_id", str(result.get("node_id", "")))
+            self.client.set_tag(run_id, "ray.node_id", node)
         self._steps[run_id] = epoch
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        result = trial.last_result or {}
+        result = dict(trial.last_result or {})
         if result.get("last"):
             ended = "completed" if result.get("epoch") == self.study.budget.max_epochs else "early-stopped"
         else:
@@ -184,20 +265,27 @@ class TrialLogger(Callback):
         self._finish(trial, "FINISHED", ended, result)
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self._finish(trial, "FAILED", "failed", trial.last_result or {}, error=_error_text(trial))
+        self._finish(trial, "FAILED", "failed", dict(trial.last_result or {}), error=_error_text(trial))
 
     def on_trial_recover(self, iteration, trials, trial, **info):
-        run_id = self._run(trial)
-        self.client.set_tag(run_id, "har.retries", str(getattr(trial, "num_failures", "?")))
-        self.client.set_tag(run_id, "har.last_error", _error_text(trial)[:5000])
+        retries, error = str(getattr(trial, "num_failures", "?")), _error_text(trial)[:5000]
+
+        def write() -> None:
+            run_id = self._run(trial)
+            self.client.set_tag(run_id, "har.retries", retries)
+            self.client.set_tag(run_id, "har.last_error", error)
+
+        self._send(f"the retry of trial {trial.trial_id}", write)
 
     def _finish(self, trial, status: str, ended: str, result: dict[str, Any], error: str = "") -> None:
-        run_id = self._run(trial)
-        self.client.set_tag(run_id, "har.outcome", ended)
-        if error:
-            self.client.set_tag(run_id, "har.error", error[:5000])
-        self.client.set_terminated(run_id, status=status)
-        self._done += 1
+        def write() -> None:
+            run_id = self._run(trial)
+            self.client.set_tag(run_id, "har.outcome", ended)
+            if error:
+                self.client.set_tag(run_id, "har.error", error[:5000])
+            self.client.set_terminated(run_id, status=status)
+
+        self._send(f"the end of trial {trial.trial_id}", write)
         setup = self.study.decode(trial.config)
         value = result.get(self.study.objective_key)
         shown = f"{self.study.metric} {value:.4f}" if isinstance(value, float) else "no result"
@@ -207,6 +295,14 @@ class TrialLogger(Callback):
             f"{shown}{'  ' + first if first else ''}",
             flush=True,
         )
+
+
+def _transient(exc: Exception) -> bool:
+    """Connection trouble (server down, restarting, database locked): worth retrying later."""
+    text = f"{type(exc).__name__}: {exc}"
+    markers = ("Connection", "connection", "Max retries exceeded", "timed out", "Timeout", "database is locked",
+               "503", "502", "504", "Temporary failure", "OperationalError")  # fmt: skip
+    return isinstance(exc, OSError | ConnectionError | TimeoutError) or any(m in text for m in markers)
 
 
 def _error_text(trial) -> str:
@@ -364,7 +460,7 @@ def _run_permutation(
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
-    from har.tracking import close_open_children, log_params, parent_run
+    from har.tracking import close_open_children, log_params, parent_run, wait_for_tracking
     from har.train_data import load_train_data
 
     started = time.perf_counter()
@@ -426,7 +522,19 @@ def _run_permutation(
     try:
         grid = tuner.fit()
     finally:
-        close_open_children(client, experiment_id, parent_id)
+        try:
+            wait_for_tracking(client, uri)  # the server may be restarting
+            close_open_children(client, experiment_id, parent_id)
+        except HarError as exc:
+            print(f"  warning: {exc}", flush=True)
+    wait_for_tracking(client, uri, seconds=5)  # still down: a clean error, and --resume logs the winner
+    if grid.num_terminated + grid.num_errors < study.budget.trials:  # SIGINT / SIGUSR1: Tune stopped early
+        client.set_tag(parent_id, "har.status", "interrupted")
+        client.set_terminated(parent_id, status="KILLED")
+        raise HarError(
+            f"[{perm}] study interrupted after {grid.num_terminated + grid.num_errors} of {study.budget.trials} "
+            f"trials; continue with: har tune --study {study.name} --resume"
+        )
     outcome = PermutationOutcome(perm, parent_id, trials=len(grid), failed=sum(1 for r in grid if r.error))
     outcome.trial_seconds = sum(_trial_seconds(r) for r in grid)
     ok = [r for r in grid if not r.error and r.checkpoint and _finite(r.metrics.get(study.objective_key))]

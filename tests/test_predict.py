@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -410,47 +408,8 @@ def test_failed_write_leaves_no_file(
 # ---------------------------------------------------------------- model references
 
 
-def test_registry_reference_uses_har_tracking(
-    project: Path, checkpoint: Path, short: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    calls = []
-
-    def download_checkpoint(ref: str, tracking_uri: str | None) -> Path:
-        calls.append((ref, tracking_uri))
-        return checkpoint
-
-    fake = types.SimpleNamespace(download_checkpoint=download_checkpoint)
-    monkeypatch.setitem(sys.modules, "har.tracking", fake)
-    assert resolve_model("har-uci_hapt_sample-all@champion", "sqlite:///x.db") == checkpoint
-    assert resolve_model("har-uci_hapt_sample-all/3", None) == checkpoint
+def test_a_path_is_never_looked_up_in_the_registry(checkpoint: Path) -> None:
+    """Registry references resolve for real in tests/test_tune.py (after a study registers a model)."""
     assert resolve_model(str(checkpoint), "unused") == checkpoint  # a folder needs no registry
-    assert calls == [
-        ("har-uci_hapt_sample-all@champion", "sqlite:///x.db"),
-        ("har-uci_hapt_sample-all/3", None),
-    ]
-    # the command: --tracking-uri > $MLFLOW_TRACKING_URI > sqlite:///mlflow.db
-    base = ["predict", "-m", "har-x@champion", "-i", "walk.head.csv", "-o", "reg.json"]
-    for args, env, uri in (
-        ([], None, "sqlite:///mlflow.db"),
-        ([], "http://mlflow:5000", "http://mlflow:5000"),
-        (["--tracking-uri", "sqlite:///other.db"], "http://mlflow:5000", "sqlite:///other.db"),
-    ):
-        calls.clear()
-        monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-        if env:
-            monkeypatch.setenv("MLFLOW_TRACKING_URI", env)
-        result = invoke(project, monkeypatch, *base, *args)
-        assert result.exit_code == 0, result.output
-        assert calls == [("har-x@champion", uri)]
-    doc = json.loads((project / "reg.json").read_text())
-    assert doc["reference"] == "har-x@champion" and doc["checkpoint"] == str(checkpoint)
-
-
-def test_registry_reference_without_har_tracking_is_bad_input(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "har.tracking", None)  # the import fails
-    with pytest.raises(
-        BadInput, match=r"har-uci_hapt-all@champion: not a checkpoint folder.*give a checkpoint"
-    ):
-        resolve_model("har-uci_hapt-all@champion", None)
     with pytest.raises(BadInput, match="no such checkpoint folder"):
         resolve_model("./runs/train/x", None)  # a path is never looked up in the registry

@@ -4,6 +4,7 @@ and a two-node Ray cluster on 127.0.0.1."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -13,7 +14,9 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import optuna
+import pandas as pd
 import pytest
 import yaml
 
@@ -225,6 +228,48 @@ def test_study_logs_parent_children_and_registers_a_champion(project: Path, firs
     assert metrics["permutations"]["all"]["registered"] == "har-uci_hapt_sample-all/1"
     listing = har("models", "list", cwd=project)
     assert listing.returncode == 0 and "har-uci_hapt_sample-all" in listing.stdout and "v1" in listing.stdout
+
+
+@pytest.mark.slow
+def test_predict_with_the_registered_champion(project: Path, first_study, tmp_path: Path) -> None:
+    """`har predict --model NAME@champion`: the registry's checkpoint, downloaded from MLflow, applied to a
+    raw recording; the same predictions as the checkpoint folder itself."""
+    assert first_study.returncode == 0, first_study.stderr[-3000:]
+    from har.data.formats import uci_hapt
+
+    acc, gyro = uci_hapt.read_experiment(uci_hapt.raw_dir(project / "data" / "raw" / DATASET), 1, 1)
+    table = pd.DataFrame(
+        np.hstack([acc, gyro]), columns=["acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"]
+    )
+    table.insert(0, "time", np.arange(len(table)) / 50.0)
+    table.to_csv(project / "walk.csv", index=False)
+    cache = {"HAR_CACHE": str(tmp_path / "cache")}
+    proc = har("predict", "--model", "har-uci_hapt_sample-all@champion", "--input", "walk.csv", "--output",
+               "walk.champion.csv", cwd=project, extra_env=cache)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    folder = tmp_path / "cache" / "models" / "har-uci_hapt_sample-all" / "1" / "checkpoint"
+    info = json.loads((folder / "checkpoint.json").read_text())
+    assert (
+        info["study"] == "tiny"
+        and info["dataset"] == DATASET
+        and info["reader_options"]["median_kernel"] == 3
+    )
+    direct = har("predict", "--model", str(folder), "--input", "walk.csv", "--output", "walk.folder.csv",
+                 cwd=project)  # fmt: skip
+    assert direct.returncode == 0, direct.stderr
+    by_registry = pd.read_csv(project / "walk.champion.csv")
+    by_folder = pd.read_csv(project / "walk.folder.csv")
+    assert len(by_registry) == (len(table) - 128) // 64 + 1
+    pd.testing.assert_frame_equal(by_registry, by_folder)
+    # the tracking URI from the environment, from another working directory
+    elsewhere = har("predict", "--model", "har-uci_hapt_sample-all/1", "--input", str(project / "walk.csv"),
+                    "--output", str(tmp_path / "w.json"), cwd=tmp_path,
+                    extra_env={**cache, "MLFLOW_TRACKING_URI": f"sqlite:///{project}/mlflow.db"})  # fmt: skip
+    assert elsewhere.returncode == 0, elsewhere.stderr
+    missing = har(
+        "predict", "--model", "har-uci_hapt_sample-emg@champion", "--input", "walk.csv", cwd=project
+    )
+    assert missing.returncode == 2 and "not in the registry" in missing.stderr
 
 
 @pytest.mark.slow
