@@ -45,7 +45,11 @@ TINY = {
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("tune-project")
+    return make_project(tmp_path_factory.mktemp("tune-project"))
+
+
+def make_project(root: Path) -> Path:
+    """A scratch project: params.yaml, the bundled sample fetched and prepared, an empty pipelines/."""
     shutil.copy(REPO / "params.yaml", root / "params.yaml")
     shutil.copytree(REPO / "sample", root / "sample")
     (root / "pipelines").mkdir()

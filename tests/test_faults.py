@@ -1,0 +1,80 @@
+"""Faults a study survives, on a real local multi-node Ray cluster (127.0.0.1): a worker node's raylet
+killed mid-study. (The killed driver and failing trials are in tests/test_tune.py; the MLflow server
+restart is in tests/test_tracking_server.py.)"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.cli_helpers import BIN, env
+from tests.test_tune import RAY_ENV, TINY, _free_port, make_project, runs, write_study
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_project(tmp_path_factory.mktemp("faults-project"))
+
+
+def _raylet(node_manager_port: int) -> psutil.Process | None:
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        cmd = " ".join(proc.info["cmdline"] or [])
+        if "raylet" in (proc.info["name"] or "") and f"--node_manager_port={node_manager_port}" in cmd:
+            return proc
+    return None
+
+
+@pytest.mark.slow
+def test_a_killed_worker_node_loses_trials_that_are_retried(project: Path, tmp_path: Path) -> None:
+    ray = str(BIN / "ray")
+    port, victim_port = _free_port(), _free_port()
+    ray_env = {**env(), **RAY_ENV}
+    node = ["--memory", str(2 * 1024**3), "--object-store-memory", str(256 * 1024**2), "--disable-usage-stats",
+            "--node-ip-address", "127.0.0.1"]  # fmt: skip
+    body = {**TINY, "budget": {**TINY["budget"], "trials": 4, "max_epochs": 10, "grace_period": 10, "retries": 2}}
+    write_study(project, "nodeloss", body)
+    driver = None
+    try:
+        # the head runs only the driver's tasks (0 CPUs); two worker nodes with one CPU each run trials
+        for args in (["--head", "--port", str(port), "--num-cpus", "0", "--include-dashboard", "false"],
+                     ["--address", f"127.0.0.1:{port}", "--num-cpus", "1"],
+                     ["--address", f"127.0.0.1:{port}", "--num-cpus", "1", "--node-manager-port", str(victim_port)]):
+            started = subprocess.run([ray, "start", *args, *node], capture_output=True, text=True, env=ray_env,
+                                     timeout=120)  # fmt: skip
+            assert started.returncode == 0, started.stderr
+        victim = _raylet(victim_port)
+        assert victim is not None, "the victim node's raylet was not found"
+        driver = subprocess.Popen(
+            [str(BIN / "har"), "tune", "--study", "nodeloss", "--address", f"127.0.0.1:{port}",
+             "--storage-path", str(tmp_path / "shared"), "--no-register"],
+            cwd=project, env=ray_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        deadline = time.time() + 240
+        while time.time() < deadline:  # kill once both nodes are training (two trials logging epochs)
+            time.sleep(0.3)
+            if (project / "mlflow.db").exists():
+                busy = [r for r in runs(project, "nodeloss") if r.get("har.role") == "trial" and r["status"] == "RUNNING"
+                        and r.get("ray.node_id")]  # fmt: skip
+                if len(busy) >= 2:
+                    break
+        else:
+            pytest.fail("the study never had two trials training at once")
+        os.kill(victim.pid, signal.SIGKILL)
+        output, _ = driver.communicate(timeout=420)
+        assert driver.returncode == 0, output[-4000:]
+    finally:
+        if driver is not None and driver.poll() is None:
+            driver.kill()
+        subprocess.run([ray, "stop", "--force"], capture_output=True, env=ray_env, timeout=120)
+    children = [r for r in runs(project, "nodeloss") if r.get("har.role") == "trial"]
+    assert len(children) == 4 and len({c["ray.trial_id"] for c in children}) == 4  # one run per trial
+    assert not [c for c in children if c["status"] == "RUNNING"]
+    retried = [c for c in children if c.get("har.retries")]
+    assert retried, "no trial was retried after the node died"
+    assert all(c["status"] == "FINISHED" for c in retried), [c.get("har.error", "")[-300:] for c in retried]
