@@ -37,14 +37,19 @@ def test_a_killed_worker_node_loses_trials_that_are_retried(project: Path, tmp_p
     ray_env = {**env(), **RAY_ENV}
     node = ["--memory", str(2 * 1024**3), "--object-store-memory", str(256 * 1024**2), "--disable-usage-stats",
             "--node-ip-address", "127.0.0.1"]  # fmt: skip
-    body = {**TINY, "budget": {**TINY["budget"], "trials": 4, "max_epochs": 10, "grace_period": 10, "retries": 2}}
+    body = {
+        **TINY,
+        "budget": {**TINY["budget"], "trials": 4, "max_epochs": 10, "grace_period": 10, "retries": 2},
+    }
     write_study(project, "nodeloss", body)
     driver = None
     try:
         # the head runs only the driver's tasks (0 CPUs); two worker nodes with one CPU each run trials
-        for args in (["--head", "--port", str(port), "--num-cpus", "0", "--include-dashboard", "false"],
-                     ["--address", f"127.0.0.1:{port}", "--num-cpus", "1"],
-                     ["--address", f"127.0.0.1:{port}", "--num-cpus", "1", "--node-manager-port", str(victim_port)]):
+        for args in (
+            ["--head", "--port", str(port), "--num-cpus", "0", "--include-dashboard", "false"],
+            ["--address", f"127.0.0.1:{port}", "--num-cpus", "1"],
+            ["--address", f"127.0.0.1:{port}", "--num-cpus", "1", "--node-manager-port", str(victim_port)],
+        ):
             started = subprocess.run([ray, "start", *args, *node], capture_output=True, text=True, env=ray_env,
                                      timeout=120)  # fmt: skip
             assert started.returncode == 0, started.stderr
@@ -78,3 +83,49 @@ def test_a_killed_worker_node_loses_trials_that_are_retried(project: Path, tmp_p
     retried = [c for c in children if c.get("har.retries")]
     assert retried, "no trial was retried after the node died"
     assert all(c["status"] == "FINISHED" for c in retried), [c.get("har.error", "")[-300:] for c in retried]
+
+
+def _trial_workers() -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(proc.info["cmdline"] or [])
+        if cmd.startswith("ray::ImplicitFunc") or cmd.startswith("ray::run_trial"):
+            found.append(proc)
+    return found
+
+
+@pytest.mark.slow
+def test_a_trial_killed_like_the_oom_killer_is_failed_and_the_study_goes_on(project: Path) -> None:
+    """The kernel's OOM killer and Ray's memory monitor end a trial with SIGKILL of its worker process."""
+    body = {
+        **TINY,
+        "budget": {**TINY["budget"], "trials": 4, "max_epochs": 10, "grace_period": 10, "retries": 0},
+    }
+    write_study(project, "oom", body)
+    driver = subprocess.Popen(
+        [str(BIN / "har"), "tune", "--study", "oom", "--num-cpus", "2", "--no-register"],
+        cwd=project, env={**env(), **RAY_ENV}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.time() + 240
+        victim = None
+        while time.time() < deadline and victim is None:
+            time.sleep(0.3)
+            if (project / "mlflow.db").exists():
+                training = [r for r in runs(project, "oom") if r.get("har.role") == "trial" and r.get("ray.node_id")
+                            and r["status"] == "RUNNING"]  # fmt: skip
+                workers = _trial_workers()
+                if training and workers:
+                    victim = workers[0]
+        assert victim is not None, "no trial worker was training"
+        victim.send_signal(signal.SIGKILL)
+        output, _ = driver.communicate(timeout=420)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert driver.returncode == 0, output[-4000:]
+    children = [r for r in runs(project, "oom") if r.get("har.role") == "trial"]
+    assert len(children) == 4 and not [c for c in children if c["status"] == "RUNNING"]
+    failed = [c for c in children if c["status"] == "FAILED"]
+    assert len(failed) == 1 and failed[0]["har.outcome"] == "failed", [c["status"] for c in children]
+    assert sum(c["status"] == "FINISHED" for c in children) == 3  # the study went on

@@ -395,3 +395,24 @@ def test_two_node_cluster_runs_trials_on_both_nodes(project: Path, tmp_path: Pat
     children = [r for r in runs(project, "cluster") if r.get("har.role") == "trial"]
     assert len(children) == 4 and len({c["ray.node_id"] for c in children}) == 2
     assert any((tmp_path / "shared").iterdir())
+
+
+def test_multi_objective_search_and_pareto_front(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from har.tune import _pareto, _searcher
+
+    (tmp_path / "m.yaml").write_text(yaml.safe_dump({**TINY, "objectives": [{"metric": "latency_ms"}]}))
+    spec = load_study(str(tmp_path / "m.yaml"), REPO / "params.yaml")
+    searcher = _searcher(spec)
+    assert searcher.metric == ["best/val/macro_f1", "latency_ms"] and searcher.mode == ["max", "min"]
+    points = [(0.90, 5.0), (0.85, 1.0), (0.80, 2.0), (0.95, 9.0), (0.90, 6.0)]
+    results = [
+        SimpleNamespace(
+            metrics={"best/val/macro_f1": f1, "latency_ms": ms, "trial_id": str(i)}, config={"model": "lstm"}
+        )
+        for i, (f1, ms) in enumerate(points)
+    ]
+    front = _pareto(spec, results)
+    # (0.80, 2.0) is dominated by (0.85, 1.0); (0.90, 6.0) by (0.90, 5.0)
+    assert [(p["val/macro_f1"], p["latency_ms"]) for p in front] == [(0.85, 1.0), (0.90, 5.0), (0.95, 9.0)]
