@@ -30,6 +30,16 @@ def ran(output: str) -> set[str]:
     return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
 
 
+def commit_project(repo: Path) -> None:
+    """git + DVC initialised, everything committed (dvc exp and lineage need a commit)."""
+    run("git", "init", "-q", cwd=repo)
+    run("git", "config", "user.email", "ci@example.invalid", cwd=repo)
+    run("git", "config", "user.name", "ci", cwd=repo)
+    dvc("init", "-q", cwd=repo)
+    run("git", "add", "-A", cwd=repo)
+    run("git", "commit", "-qm", "project", cwd=repo)
+
+
 def test_dvc_repro_and_param_change(tmp_path: Path) -> None:
     repo = tmp_path / "project"
     repo.mkdir()
@@ -37,12 +47,7 @@ def test_dvc_repro_and_param_change(tmp_path: Path) -> None:
         shutil.copy(REPO / name, repo / name)
     for folder in ("har", "sample"):
         shutil.copytree(REPO / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
-    run("git", "init", "-q", cwd=repo)
-    run("git", "config", "user.email", "ci@example.invalid", cwd=repo)
-    run("git", "config", "user.name", "ci", cwd=repo)
-    dvc("init", "-q", cwd=repo)
-    run("git", "add", "-A", cwd=repo)
-    run("git", "commit", "-qm", "project", cwd=repo)
+    commit_project(repo)
 
     first = dvc("repro", "prepare@uci_hapt_sample", cwd=repo)
     assert ran(first) == {"fetch@uci_hapt_sample", "prepare@uci_hapt_sample"}
@@ -88,12 +93,7 @@ def test_dvc_tune_stage_runs_prepare_tune_register(tmp_path: Path) -> None:
         shutil.copytree(REPO / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
     (repo / "pipelines" / "quickstart.yaml").write_text(yaml.safe_dump(TINY_QUICKSTART))
     (repo / ".gitignore").write_text("/mlflow.db\n/mlruns/\n/runs/tune/\n")
-    run("git", "init", "-q", cwd=repo)
-    run("git", "config", "user.email", "ci@example.invalid", cwd=repo)
-    run("git", "config", "user.name", "ci", cwd=repo)
-    dvc("init", "-q", cwd=repo)
-    run("git", "add", "-A", cwd=repo)
-    run("git", "commit", "-qm", "project", cwd=repo)
+    commit_project(repo)
     tune_env = {
         "RAY_USAGE_STATS_ENABLED": "0",
         "OMP_NUM_THREADS": "1",
