@@ -85,11 +85,15 @@ def test_a_killed_worker_node_loses_trials_that_are_retried(project: Path, tmp_p
     assert all(c["status"] == "FINISHED" for c in retried), [c.get("har.error", "")[-300:] for c in retried]
 
 
-def _trial_workers() -> list[psutil.Process]:
+def _trial_workers(driver_pid: int) -> list[psutil.Process]:
+    """Trial worker processes of this driver's local Ray (its descendants), not of any other Ray."""
     found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        cmd = " ".join(proc.info["cmdline"] or [])
-        if cmd.startswith("ray::ImplicitFunc") or cmd.startswith("ray::run_trial"):
+    for proc in psutil.Process(driver_pid).children(recursive=True):
+        try:
+            cmd = " ".join(proc.cmdline())
+        except psutil.Error:
+            continue
+        if cmd.startswith(("ray::ImplicitFunc", "ray::run_trial")):
             found.append(proc)
     return found
 
@@ -114,7 +118,7 @@ def test_a_trial_killed_like_the_oom_killer_is_failed_and_the_study_goes_on(proj
             if (project / "mlflow.db").exists():
                 training = [r for r in runs(project, "oom") if r.get("har.role") == "trial" and r.get("ray.node_id")
                             and r["status"] == "RUNNING"]  # fmt: skip
-                workers = _trial_workers()
+                workers = _trial_workers(driver.pid)
                 if training and workers:
                     victim = workers[0]
         assert victim is not None, "no trial worker was training"
