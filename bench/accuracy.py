@@ -281,6 +281,8 @@ def main() -> None:
         )
     data = load_train_data(args.prepared_dir, args.dataset, "all")
     done = {key(r) for r in results["runs"]}
+    if args.part:  # runs already merged into accuracy.json are not repeated in a part either
+        done |= {key(r) for r in load(RESULTS)["runs"]}
     for spec_name in args.models.split(","):
         model, _, preset_name = spec_name.partition(":")
         published = get_preset(spec_name)

@@ -192,6 +192,22 @@ def test_resnet1d_pools_shorten_the_time_axis_and_keep_the_weights() -> None:
     assert odd.blocks(torch.randn(1, 9, 25)).shape == (1, 8, 4)  # ceil mode: short windows still fit
 
 
+def test_resnet1d_input_stats_feed_window_mean_and_std_to_the_classifier() -> None:
+    plain = build("resnet1d", 9, 6, 128, widths=(8, 16))
+    stats = build("resnet1d", 9, 6, 128, widths=(8, 16), input_stats=True)
+    assert count_parameters(stats) - count_parameters(plain) == 2 * 9 * 6  # 18 more inputs to the head
+    stats.eval()
+    x = torch.randn(2, 128, 9)
+    shifted = x.clone()
+    shifted[1] += 1.0  # same dynamics, other static level (another posture)
+    with torch.no_grad():
+        out = stats(shifted)
+        assert not torch.allclose(out[1], stats(x)[1])
+        assert torch.isfinite(
+            build("resnet1d", 9, 6, 1, widths=(4,), kernels=(3,), input_stats=True).eval()(x[:, :1])
+        ).all()
+
+
 # ---------------------------------------------------------------- bad input
 
 
