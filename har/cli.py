@@ -484,6 +484,10 @@ def tune_cmd(
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     # trials checkpoint every epoch with num_to_keep=1, which forces frequent experiment snapshots
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # a tracking server that is down must not stall the driver for minutes per call (MLflow's default
+    # is 7 retries with exponential backoff): fail fast, the driver queues and retries itself
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
     from har.config import data_settings
     from har.study import load_study
 
@@ -565,6 +569,10 @@ def models_promote(
 
 def main() -> None:
     """Console entry point: user errors become one line on stderr and exit code 2 (bad input) or 1."""
+    import os
+
+    # offline, MLflow's telemetry thread races client requests for an environment variable (a lost write)
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     try:
         app()
     except HarError as exc:

@@ -283,8 +283,10 @@ def register(
         client.get_registered_model(name)
     except MlflowException:
         client.create_registered_model(name, tags={"har.kind": "dataset x permutation"})
+    # MLflow 3 logged models (models:/m-...): a tracking server requires the model id with the source
+    model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
     version = client.create_model_version(
-        name, model_uri, run_id=run_id, tags={k: str(v) for k, v in tags.items()}
+        name, model_uri, run_id=run_id, tags={k: str(v) for k, v in tags.items()}, model_id=model_id
     )
     version_id = str(version.version)
     client.set_model_version_tag(name, version_id, "test_split", test_split)

@@ -379,7 +379,8 @@ def init_ray(options: TuneOptions) -> None:
             ray.init(address=address, **common)
         else:
             mem = 2 * 1024**3
-            ray.init(num_cpus=options.num_cpus, num_gpus=options.num_gpus, object_store_memory=mem, **common)
+            # address="local": always a new local instance, never a stray `ray start` cluster on this machine
+            ray.init(address="local", num_cpus=options.num_cpus, num_gpus=options.num_gpus, object_store_memory=mem, **common)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = address or "a local Ray instance"
         raise HarError(f"could not start or join Ray at {where}: {str(exc).splitlines()[0][:200]}") from exc

@@ -193,3 +193,61 @@ def test_registry_models_list_and_predict_through_the_server(
     assert len(predicted) == (len(table) - 128) // 64 + 1
     info = json.loads((cache / "models" / MODEL / "1" / "checkpoint" / "checkpoint.json").read_text())
     assert info["study"] == STUDY and info["dataset"] == DATASET
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_a_server_restart_mid_study_loses_nothing(
+    project: Path, mlflow_server: MlflowServer, study: subprocess.CompletedProcess
+) -> None:
+    """The server goes away while trials train and comes back: the study finishes, and the epochs
+    logged while it was down arrive (queued by the driver), each exactly once."""
+    import time
+
+    from mlflow.tracking import MlflowClient
+
+    body = {**BODY, "budget": {**BODY["budget"], "trials": 4, "max_epochs": 12, "grace_period": 12},
+            "resources": {"cpu": 1}, "concurrency": 2}  # fmt: skip
+    (project / "pipelines" / "restart.yaml").write_text(yaml.safe_dump(body))
+    client = MlflowClient(mlflow_server.url)
+    ray_tmp = tempfile.mkdtemp(prefix="har-ray-")
+    driver = subprocess.Popen(
+        [str(BIN / "har"), "tune", "--study", "restart", "--tracking-uri", mlflow_server.url, "--num-cpus", "2",
+         "--storage-path", str(project / "tune-restart"), "--no-register"],
+        cwd=project, env={**env(), **RAY_ENV, "RAY_TMPDIR": ray_tmp, "HAR_TRACKING_FINAL_WAIT": "120"},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.time() + 400
+        while time.time() < deadline:  # stop the server once trials are logging epochs
+            time.sleep(0.5)
+            experiment = client.get_experiment_by_name("restart")
+            if experiment is None:
+                continue
+            trials = client.search_runs([experiment.experiment_id], "tags.`har.role` = 'trial'")
+            if any(client.get_metric_history(r.info.run_id, "val/loss") for r in trials):
+                break
+        else:
+            pytest.fail("no trial logged an epoch")
+        mlflow_server.stop()
+        time.sleep(20)  # trials keep training while the server is down
+        assert driver.poll() is None, "the study ended while the tracking server was down"
+        mlflow_server.start()
+        output, _ = driver.communicate(timeout=900)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+        if not mlflow_server.healthy():
+            mlflow_server.start()
+    assert driver.returncode == 0, output[-4000:]
+    assert "unreachable" in output and "reachable again" in output, output[-4000:]
+    assert "NOT logged" not in output
+    experiment = client.get_experiment_by_name("restart")
+    children = client.search_runs([experiment.experiment_id], "tags.`har.role` = 'trial'")
+    assert len(children) == 4 and all(c.info.status == "FINISHED" for c in children)
+    reported = trial_results(project / "tune-restart")
+    for child in children:
+        epochs = sorted(int(r["epoch"]) for r in reported[child.data.tags["ray.trial_id"]])
+        steps = sorted(m.step for m in client.get_metric_history(child.info.run_id, "val/loss"))
+        assert steps == epochs, (child.data.tags["ray.trial_id"], steps, epochs)  # all arrived, none twice
