@@ -7,7 +7,7 @@ export DVC_NO_ANALYTICS := 1
 export RAY_USAGE_STATS_ENABLED := 0
 export MLFLOW_SERVER_ENABLE_JOB_EXECUTION := false
 
-.PHONY: help install install-dev run test lint bench bench-accuracy clean
+.PHONY: help install install-dev run test lint bench bench-tune bench-accuracy clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -41,9 +41,14 @@ test: install-dev  ## the whole test suite (real data from ../shared/datasets wh
 lint: install-dev  ## ruff
 	ruff check har tests bench
 
-bench: install  ## quick benchmarks (prepare, throughput); results in bench/results/
+bench: install-dev  ## benchmarks (prepare, throughput, tracking load; tune needs uci_hapt); bench/results/
 	python bench/prepare.py
 	python bench/throughput.py
+	python bench/tracking_load.py
+
+bench-tune: install  ## tuning benchmark on UCI HAR: TPE+ASHA vs random, overhead, 1 vs 2 nodes (about 30 min)
+	har data fetch uci_hapt && har data prepare uci_hapt
+	python bench/tune.py
 
 bench-accuracy: install  ## the accuracy benchmark (hours on a 2-core CPU): docs/results.md
 	har data fetch uci_hapt && har data prepare uci_hapt
