@@ -1,6 +1,7 @@
-"""Faults a study survives, on a real local multi-node Ray cluster (127.0.0.1): a worker node's raylet
-killed mid-study. (The killed driver and failing trials are in tests/test_tune.py; the MLflow server
-restart is in tests/test_tracking_server.py.)"""
+"""Faults a study survives on a real local multi-node Ray cluster (127.0.0.1): a worker node's raylet
+killed mid-study, the driver killed mid-study, a trial worker SIGKILLed as the OOM killer does. (The
+same driver kill with a driver-started Ray and raising / NaN trials are in tests/test_tune.py; the
+MLflow server restart is in tests/test_tracking_server.py.)"""
 
 from __future__ import annotations
 
@@ -14,12 +15,51 @@ import psutil
 import pytest
 
 from tests.cli_helpers import BIN, env
-from tests.test_tune import RAY_ENV, TINY, _free_port, make_project, runs, write_study
+from tests.test_tune import (
+    RAY_ENV,
+    TINY,
+    _free_port,
+    kill_driver_then_resume,
+    make_project,
+    runs,
+    write_study,
+)
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_project(tmp_path_factory.mktemp("faults-project"))
+
+
+def start_cluster(port: int, victim_port: int | None = None) -> None:
+    """A head that only runs the driver's tasks (0 CPUs) and two worker nodes with one CPU each."""
+    ray = str(BIN / "ray")
+    node = ["--memory", str(2 * 1024**3), "--object-store-memory", str(256 * 1024**2), "--disable-usage-stats",
+            "--node-ip-address", "127.0.0.1"]  # fmt: skip
+    victim = ["--node-manager-port", str(victim_port)] if victim_port else []
+    for args in (["--head", "--port", str(port), "--num-cpus", "0", "--include-dashboard", "false"],
+                 ["--address", f"127.0.0.1:{port}", "--num-cpus", "1"],
+                 ["--address", f"127.0.0.1:{port}", "--num-cpus", "1", *victim]):  # fmt: skip
+        started = subprocess.run([ray, "start", *args, *node], capture_output=True, text=True,
+                                 env={**env(), **RAY_ENV}, timeout=120)  # fmt: skip
+        assert started.returncode == 0, started.stderr
+
+
+def stop_cluster() -> None:
+    subprocess.run(
+        [str(BIN / "ray"), "stop", "--force"], capture_output=True, env={**env(), **RAY_ENV}, timeout=120
+    )
+
+
+@pytest.mark.slow
+def test_a_killed_driver_resumes_on_the_cluster(project: Path, tmp_path: Path) -> None:
+    port = _free_port()
+    try:
+        start_cluster(port)
+        kill_driver_then_resume(project, "driverloss", "--address", f"127.0.0.1:{port}",
+                                "--storage-path", str(tmp_path / "shared"))  # fmt: skip
+    finally:
+        stop_cluster()
 
 
 def _raylet(node_manager_port: int) -> psutil.Process | None:
@@ -32,11 +72,8 @@ def _raylet(node_manager_port: int) -> psutil.Process | None:
 
 @pytest.mark.slow
 def test_a_killed_worker_node_loses_trials_that_are_retried(project: Path, tmp_path: Path) -> None:
-    ray = str(BIN / "ray")
     port, victim_port = _free_port(), _free_port()
     ray_env = {**env(), **RAY_ENV}
-    node = ["--memory", str(2 * 1024**3), "--object-store-memory", str(256 * 1024**2), "--disable-usage-stats",
-            "--node-ip-address", "127.0.0.1"]  # fmt: skip
     body = {
         **TINY,
         "budget": {**TINY["budget"], "trials": 4, "max_epochs": 10, "grace_period": 10, "retries": 2},
@@ -44,15 +81,7 @@ def test_a_killed_worker_node_loses_trials_that_are_retried(project: Path, tmp_p
     write_study(project, "nodeloss", body)
     driver = None
     try:
-        # the head runs only the driver's tasks (0 CPUs); two worker nodes with one CPU each run trials
-        for args in (
-            ["--head", "--port", str(port), "--num-cpus", "0", "--include-dashboard", "false"],
-            ["--address", f"127.0.0.1:{port}", "--num-cpus", "1"],
-            ["--address", f"127.0.0.1:{port}", "--num-cpus", "1", "--node-manager-port", str(victim_port)],
-        ):
-            started = subprocess.run([ray, "start", *args, *node], capture_output=True, text=True, env=ray_env,
-                                     timeout=120)  # fmt: skip
-            assert started.returncode == 0, started.stderr
+        start_cluster(port, victim_port)
         victim = _raylet(victim_port)
         assert victim is not None, "the victim node's raylet was not found"
         driver = subprocess.Popen(
@@ -76,7 +105,7 @@ def test_a_killed_worker_node_loses_trials_that_are_retried(project: Path, tmp_p
     finally:
         if driver is not None and driver.poll() is None:
             driver.kill()
-        subprocess.run([ray, "stop", "--force"], capture_output=True, env=ray_env, timeout=120)
+        stop_cluster()
     children = [r for r in runs(project, "nodeloss") if r.get("har.role") == "trial"]
     assert len(children) == 4 and len({c["ray.trial_id"] for c in children}) == 4  # one run per trial
     assert not [c for c in children if c["status"] == "RUNNING"]

@@ -319,12 +319,13 @@ def test_failing_trials_are_recorded_and_the_study_finishes(project: Path) -> No
     assert any(c["status"] == "FINISHED" for c in children)
 
 
-@pytest.mark.slow
-def test_resume_after_the_driver_is_killed(project: Path) -> None:
+def kill_driver_then_resume(project: Path, study: str, *args: str) -> None:
+    """SIGKILL `har tune` mid-study (with the local Ray it started, or leaving a cluster at --address
+    running), then `har tune --resume`: nothing lost, nothing twice, the winner registered."""
     body = {**TINY, "budget": {**TINY["budget"], "trials": 4, "max_epochs": 10, "grace_period": 10}}
-    write_study(project, "killed", body)
+    write_study(project, study, body)
     proc = subprocess.Popen(
-        [str(BIN / "har"), "tune", "--study", "killed", "--num-cpus", "2"],
+        [str(BIN / "har"), "tune", "--study", study, "--num-cpus", "2", *args],
         cwd=project, env={**env(), **RAY_ENV}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,
     )  # fmt: skip
@@ -333,7 +334,7 @@ def test_resume_after_the_driver_is_killed(project: Path) -> None:
         while time.time() < deadline:  # kill once some trials finished and others are mid-training
             time.sleep(0.3)
             if (project / "mlflow.db").exists():
-                children = [r for r in runs(project, "killed") if r.get("har.role") == "trial"]
+                children = [r for r in runs(project, study) if r.get("har.role") == "trial"]
                 if sum(r["status"] == "FINISHED" for r in children) >= 1 and any(
                     r["status"] == "RUNNING" for r in children
                 ):
@@ -343,15 +344,16 @@ def test_resume_after_the_driver_is_killed(project: Path) -> None:
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    subprocess.run([str(BIN / "ray"), "stop", "--force"], capture_output=True, env={**env(), **RAY_ENV})
-    before = runs(project, "killed")
+    if not args:  # the driver's own local Ray: its processes die with it
+        subprocess.run([str(BIN / "ray"), "stop", "--force"], capture_output=True, env={**env(), **RAY_ENV})
+    before = runs(project, study)
     assert any(r["status"] == "RUNNING" for r in before)  # the kill left open runs behind
     finished_before = {
         r["ray.trial_id"] for r in before if r.get("har.role") == "trial" and r["status"] == "FINISHED"
     }
-    resumed = tune(project, "--study", "killed", "--resume")
+    resumed = tune(project, "--study", study, "--resume", *args)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    after = runs(project, "killed")
+    after = runs(project, study)
     children = [r for r in after if r.get("har.role") == "trial"]
     assert len([r for r in after if r.get("har.role") == "parent"]) == 1
     assert len(children) == 4 and len({c["ray.trial_id"] for c in children}) == 4  # none lost, none twice
@@ -361,7 +363,7 @@ def test_resume_after_the_driver_is_killed(project: Path) -> None:
         steps = metric_steps(project, child["id"], "val/loss")
         assert steps == list(range(1, len(steps) + 1)), steps  # resumed trials did not log an epoch twice
     assert champion(project, "har-uci_hapt_sample-all")[0]  # the resumed study registered its winner
-    again = tune(project, "--study", "killed", "--resume")
+    again = tune(project, "--study", study, "--resume", *args)
     assert again.returncode == 2 and "nothing to resume" in again.stderr
 
 
