@@ -165,7 +165,8 @@ def write_report(results: dict[str, Any]) -> None:
         "select the epoch; each selected model is evaluated once on the test subjects. Mean +- std over",
         "seeds. Latency: one window, batch 1, one CPU thread. Machine: "
         f"{results.get('machine', {}).get('cpus', '?')} CPU cores, no GPU; runs used one thread each, often",
-        "two runs at once, so seconds per epoch are pessimistic. `epochs (cap)`: epochs run on average",
+        "two runs at once or beside other jobs (load average 3-10 during the resnet1d:pooled_stats runs), so",
+        "seconds per epoch are pessimistic and noisy. `epochs (cap)`: epochs run on average",
         "(early stopping) and the cap used; a cap below the preset's max_epochs is a CPU-budget limit.",
         "",
     ]
@@ -226,14 +227,15 @@ def selection_section(probes: dict[str, Any]) -> list[str]:
     if not runs:
         return []
     lines = [
-        f"## How the best model was chosen ({probes.get('dataset', 'uci_hapt')})",
+        f"## Configurations tried for a better model ({probes.get('dataset', 'uci_hapt')})",
         "",
         *probes.get("note", "").split("\n"),
         "",
         f"{len(runs)} configurations tried, one seed each ({sum(1 for r in runs if r.get('aborted'))} stopped early "
-        "by hand, marked aborted); the configuration with the best validation accuracy became the preset in "
-        "the table above and was then run with 3 seeds. Each probe's one test evaluation is recorded in "
-        "`bench/results/accuracy_probes.json` and was not used for the choice.",
+        "by hand, marked aborted); the one with the best validation accuracy (chosen) became a preset and was "
+        "run with 3 seeds (table above); the target section compares it with the other models by mean "
+        "validation accuracy. Each probe's one test evaluation is recorded in "
+        "`bench/results/accuracy_probes.json` and was not used for any choice.",
         "",
         "| probe | model and changes | epochs (best) | val accuracy % | val macro F1 % | s / epoch |",
         "| --- | --- | --- | --- | --- | --- |",
