@@ -181,6 +181,8 @@ class TrialLogger(Callback):
             self._flush()
 
     def on_experiment_end(self, trials, **info):
+        known = {t.trial_id for t in trials}
+        self._send("the sweep of orphaned runs", lambda: self._sweep_orphans(known))
         deadline = time.monotonic() + self.FINAL_WAIT_SECONDS
         while self._queue and time.monotonic() < deadline:
             self._flush(force=True)
@@ -194,6 +196,23 @@ class TrialLogger(Callback):
                   f"({values} metric values) of trials {', '.join(trials_hit)} were NOT logged; the trials' own "
                   f"results are kept in the Tune storage (result.json per trial)", flush=True)  # fmt: skip
             self._queue.clear()
+
+    def _sweep_orphans(self, known: set[str]) -> None:
+        """A driver killed between creating a trial and Tune's next experiment snapshot leaves a child
+        run that the restored experiment does not know (Tune samples a replacement). Such runs are
+        tagged and soft-deleted (restorable in MLflow), so the study holds one child run per trial."""
+        from har.tracking import child_runs
+
+        for run in child_runs(self.client, self.experiment_id, self.parent_id):
+            if run.data.tags.get("ray.trial_id") not in known:
+                run_id = run.info.run_id
+                self.client.set_tag(run_id, "har.outcome", "orphaned: the driver died before Tune recorded this "
+                                    "trial; a new trial replaced it")  # fmt: skip
+                if run.info.status == "RUNNING":
+                    self.client.set_terminated(run_id, status="KILLED")
+                self.client.delete_run(run_id)
+                print(f"  run {run_id} of trial {run.data.tags.get('ray.trial_id')} was orphaned by the killed "
+                      "driver: tagged and moved to MLflow's deleted runs", flush=True)  # fmt: skip
 
     # -- writes ---------------------------------------------------------------------------------
     def _run(self, trial) -> str:
@@ -380,7 +399,13 @@ def init_ray(options: TuneOptions) -> None:
         else:
             mem = 2 * 1024**3
             # address="local": always a new local instance, never a stray `ray start` cluster on this machine
-            ray.init(address="local", num_cpus=options.num_cpus, num_gpus=options.num_gpus, object_store_memory=mem, **common)
+            ray.init(
+                address="local",
+                num_cpus=options.num_cpus,
+                num_gpus=options.num_gpus,
+                object_store_memory=mem,
+                **common,
+            )
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = address or "a local Ray instance"
         raise HarError(f"could not start or join Ray at {where}: {str(exc).splitlines()[0][:200]}") from exc

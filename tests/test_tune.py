@@ -76,11 +76,11 @@ def tune(root: Path, *args: str, extra_env: dict[str, str] | None = None) -> sub
 
 
 def runs(root: Path, study: str) -> list[dict]:
-    """Every run of the study's experiment, read straight from the SQLite database."""
+    """Every active (not deleted) run of the study's experiment, read straight from the SQLite database."""
     with sqlite3.connect(root / "mlflow.db") as db:
         rows = db.execute(
             "select r.run_uuid, r.status from runs r join experiments e on r.experiment_id = e.experiment_id "
-            "where e.name = ?",
+            "where e.name = ? and r.lifecycle_stage = 'active'",
             (study,),
         ).fetchall()
         tags = db.execute("select run_uuid, key, value from tags").fetchall()
@@ -351,8 +351,19 @@ def kill_driver_then_resume(project: Path, study: str, *args: str) -> None:
     finished_before = {
         r["ray.trial_id"] for r in before if r.get("har.role") == "trial" and r["status"] == "FINISHED"
     }
+    # a trial the driver created just before dying, after Tune's last snapshot: Tune will not know it
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{project}/mlflow.db")
+    parent = next(r for r in before if r.get("har.role") == "parent")
+    ghost = client.create_run(
+        client.get_experiment_by_name(study).experiment_id,
+        tags={"mlflow.parentRunId": parent["id"], "har.role": "trial", "ray.trial_id": "ghost000"},
+    ).info.run_id
     resumed = tune(project, "--study", study, "--resume", *args)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    orphan = client.get_run(ghost)
+    assert orphan.info.lifecycle_stage == "deleted" and orphan.data.tags["har.outcome"].startswith("orphaned")
     after = runs(project, study)
     children = [r for r in after if r.get("har.role") == "trial"]
     assert len([r for r in after if r.get("har.role") == "parent"]) == 1
