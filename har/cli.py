@@ -532,7 +532,8 @@ def tune_cmd(
 
 @models_app.command("list")
 def models_list(tracking_uri: TrackingOpt = None) -> None:
-    """Registered models (har-<dataset>-<permutation>): champion version, its model and test metrics."""
+    """Registered models (har-<dataset>-<permutation>): champion version, its model and test metrics.
+    Lineage (data version, git commit, params hash) is in each version's tags (MLflow UI, Models tab)."""
     from har.tracking import connect, registered_models, resolve_uri
 
     uri = resolve_uri(tracking_uri)
@@ -541,15 +542,16 @@ def models_list(tracking_uri: TrackingOpt = None) -> None:
         out.print(f"no registered har-lab models in {uri}; run 'har tune --study quickstart'")
         return
     table = Table(title=f"registered models ({uri})")
-    for col in ("name", "versions", "champion", "model", "study", "test accuracy", "test macro F1", "data"):
-        table.add_column(col)
+    table.add_column("name", no_wrap=True)
+    for col in ("champion", "model", "test acc", "test F1", "study"):
+        table.add_column(col, no_wrap=True)
     for row in rows:
         champ = row["champion"]
         tags = champ.tags if champ else {}
         table.add_row(
-            row["name"], str(row["versions"]), f"v{champ.version}" if champ else "-", tags.get("model", ""),
-            tags.get("study", ""), tags.get("test/accuracy", "")[:6], tags.get("test/macro_f1", "")[:6],
-            tags.get("data_version", "")[:20],
+            row["name"], f"v{champ.version} of {row['versions']}" if champ else f"- of {row['versions']}",
+            tags.get("model", ""), tags.get("test/accuracy", "")[:6], tags.get("test/macro_f1", "")[:6],
+            tags.get("study", ""),
         )  # fmt: skip
     out.print(table)
 
