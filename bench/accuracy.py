@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ import torch
 
 from har.atomic import atomic_file
 from har.experiment import RunSpec, run
+from har.latency import latency_ms
 from har.models import preset as get_preset
 from har.train import TrainConfig
 from har.train_data import load_train_data
@@ -60,26 +60,6 @@ PUBLISHED_UCI_HAR = {
     "cnn_lstm:tutorial": (90.7, "mean of 10 repeats, fixed 25 epochs, no validation split"),
     "convlstm:tutorial": (90.8, "mean of 10 repeats, fixed 25 epochs, no validation split"),
 }
-
-
-def latency_ms(model: torch.nn.Module, window: int, channels: int, calls: int = 200) -> float:
-    """Median inference latency for one window, batch 1, one CPU thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    model = model.cpu().eval()
-    x = torch.randn(1, window, channels)
-    try:
-        with torch.inference_mode():
-            for _ in range(10):
-                model(x)
-            times = []
-            for _ in range(calls):
-                start = time.perf_counter()
-                model(x)
-                times.append(time.perf_counter() - start)
-    finally:
-        torch.set_num_threads(threads)
-    return 1000 * statistics.median(times)
 
 
 def load(path: Path) -> dict[str, Any]:

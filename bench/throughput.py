@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from machine import cpu_name  # bench/machine.py (this folder is on sys.path when run as a script)
 from torch import nn
 
 from har.atomic import atomic_file
@@ -626,12 +627,7 @@ def thread_count(spec: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def machine_info() -> dict[str, Any]:
-    cpu = platform.processor()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = cpu_name()
     return {
         "cpu": cpu,
         "cpus": os.cpu_count(),

@@ -38,6 +38,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests/servers.py: the shared PostgreSQL + mlflow server helpers
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import cpu_name  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results" / "tracking_load.json"
 KEYS = 10
 BASE_TS = 1_700_000_000_000  # fixed timestamps: a value resent by a retry is the same row
@@ -196,12 +199,7 @@ def machine_info() -> dict[str, Any]:
     import mlflow
     import sqlalchemy
 
-    cpu = platform.processor()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = cpu_name()
     return {
         "cpu": cpu,
         "cpus": os.cpu_count(),
