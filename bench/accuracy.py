@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from report_sections import write_section  # bench/ is on sys.path when run as a script
 
 from har.atomic import atomic_file
 from har.experiment import RunSpec, run
@@ -176,9 +177,7 @@ def write_report(results: dict[str, Any]) -> None:
         lines.append("")
     lines += target_section(rows)
     lines += selection_section(load(PROBES))
-    REPORT.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(REPORT, "w") as handle:
-        handle.write("\n".join(lines))
+    write_section(REPORT, "accuracy", "\n".join(lines))  # other benchmarks own other sections
 
 
 def target_section(rows: list[dict[str, Any]], target: float = 95.0) -> list[str]:
