@@ -442,17 +442,22 @@ def evaluate_cmd(
 TrackingOpt = Annotated[
     str | None,
     typer.Option(
-        "--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)."
+        "--tracking-uri",
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db).",
     ),
 ]
 
 
 @app.command("tune")
 def tune_cmd(
-    study: Annotated[str, typer.Option("--study", "-s", help="Study name (pipelines/<study>.yaml) or a YAML path.")],
+    study: Annotated[
+        str, typer.Option("--study", "-s", help="Study name (pipelines/<study>.yaml) or a YAML path.")
+    ],
     address: Annotated[
         str | None,
-        typer.Option(help="Ray cluster to join, e.g. 10.0.0.1:6379 or auto (default: $RAY_ADDRESS, else local Ray)."),
+        typer.Option(
+            help="Ray cluster to join, e.g. 10.0.0.1:6379 or auto (default: $RAY_ADDRESS, else local Ray)."
+        ),
     ] = None,
     storage_path: Annotated[
         str | None,
@@ -463,7 +468,10 @@ def tune_cmd(
     ] = None,
     tracking_uri: TrackingOpt = None,
     resume: Annotated[
-        bool, typer.Option("--resume", help="Continue the newest unfinished run of this study (searcher state included).")
+        bool,
+        typer.Option(
+            "--resume", help="Continue the newest unfinished run of this study (searcher state included)."
+        ),
     ] = False,
     trials: Annotated[int | None, typer.Option(help="Override budget.trials (per permutation).")] = None,
     max_epochs: Annotated[int | None, typer.Option(help="Override budget.max_epochs.")] = None,
@@ -471,9 +479,22 @@ def tune_cmd(
     num_cpus: Annotated[int | None, typer.Option(help="CPUs of a local Ray instance (default: all).")] = None,
     num_gpus: Annotated[int | None, typer.Option(help="GPUs of a local Ray instance (default: all).")] = None,
     metrics_out: Annotated[
-        Path | None, typer.Option(help="Write the best metrics per permutation here (default: runs/<study>/metrics.json).")
+        Path | None,
+        typer.Option(
+            help="Write the best metrics per permutation here (default: runs/<study>/metrics.json)."
+        ),
     ] = None,
-    no_register: Annotated[bool, typer.Option("--no-register", help="Test and log winners, skip the registry.")] = False,
+    no_register: Annotated[
+        bool, typer.Option("--no-register", help="Test and log winners, skip the registry.")
+    ] = False,
+    live: Annotated[
+        bool | None,
+        typer.Option(
+            "--live/--plain",
+            help="Progress as a live table redrawn in place, or as plain log lines "
+            "(default: live on a terminal, plain otherwise, e.g. CI and dvc repro).",
+        ),
+    ] = None,
     params: ParamsOpt = Path("params.yaml"),
 ) -> None:
     """Run a study: for each sensor permutation, an Optuna (TPE) search with ASHA early stopping on Ray Tune;
@@ -510,11 +531,19 @@ def tune_cmd(
     options = TuneOptions(
         address=address, storage_path=storage_path, tracking_uri=tracking_uri, resume=resume,
         prepared_dir=data_settings(params).prepared_dir, params_path=params, num_cpus=num_cpus, num_gpus=num_gpus,
-        metrics_out=metrics_out or Path("runs") / spec.name / "metrics.json", register=not no_register,
+        metrics_out=metrics_out or Path("runs") / spec.name / "metrics.json", register=not no_register, live=live,
     )  # fmt: skip
     outcomes = run_study(spec, options)
     table = Table(title=f"study {spec.name}: winners per sensor permutation")
-    for col in ("permutation", "model", "val macro F1", "test accuracy", "test macro F1", "trials", "version"):
+    for col in (
+        "permutation",
+        "model",
+        "val macro F1",
+        "test accuracy",
+        "test macro F1",
+        "trials",
+        "version",
+    ):
         table.add_column(col)
     for o in outcomes:
         table.add_row(
@@ -527,7 +556,9 @@ def tune_cmd(
 
     uri = resolve_uri(tracking_uri)
     ui = f"mlflow ui --backend-store-uri {uri}" if uri.startswith("sqlite") else f"open {uri}"
-    out.print(f"metrics: {options.metrics_out}\nnext: '{ui}', 'har models list'")
+    out.print(
+        f"metrics: {options.metrics_out}\nnext: 'har report --study {spec.name}', '{ui}', 'har models list'"
+    )
 
 
 @models_app.command("list")
@@ -567,6 +598,44 @@ def models_promote(
 
     promote(connect(resolve_uri(tracking_uri), create=False), name, version)
     out.print(f"{name}@champion -> v{version}")
+
+
+@app.command("report")
+def report_cmd(
+    study: Annotated[str, typer.Option("--study", "-s", help="Study name (its MLflow experiment).")],
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Reports folder; the report is <out>/<study>/.")
+    ] = Path("reports"),
+    study_run: Annotated[
+        str | None,
+        typer.Option(help="Only this study run (tag har.study_run, e.g. 20261122-081500); default: all."),
+    ] = None,
+    metric: Annotated[
+        str, typer.Option(help="The selection metric the leaderboards rank by.")
+    ] = "val/macro_f1",
+    top: Annotated[int, typer.Option(help="Leaderboard rows per permutation.", min=1)] = 15,
+    mlflow_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Base URL of the MLflow UI for links (default: the tracking server, else "
+            "http://127.0.0.1:5000 as served by 'mlflow ui')."
+        ),
+    ] = None,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Write reports/<study>/index.html and index.md: per sensor permutation a leaderboard (validation and
+    test scores, mean +- std over repeated study runs, parameters, latency, training time), the champions,
+    a sensor-permutation chart, an accuracy-vs-latency Pareto plot, confusion matrices, learning curves and
+    links to the MLflow runs."""
+    from har.report import write_report
+    from har.tracking import resolve_uri
+
+    if not metric.startswith("val/"):
+        raise BadInput(
+            f"--metric {metric}: rank by a validation metric (val/macro_f1, val/accuracy, val/loss)"
+        )
+    folder = write_report(study, out_dir, resolve_uri(tracking_uri), metric, study_run, mlflow_url, top)
+    out.print(f"report: {folder / 'index.html'} (and index.md)")
 
 
 def main() -> None:

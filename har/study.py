@@ -207,6 +207,21 @@ class StudySpec(_Strict):
                     constants[prefix + key] = param
         return constants
 
+    def label(self, config: dict[str, Any]) -> str:
+        """A short, readable name for a trial: the model and the values drawn for it, e.g.
+        ``lstm hidden=12 lr=0.0032`` (MLflow run names, progress lines)."""
+        config = {k: _from_json(v) for k, v in config.items()}
+        model = config["model"]
+        choice = self.models[model]
+        groups = ((f"{model}.", choice.space), ("train.", self.train), (f"{model}.train.", choice.train))
+        drawn = [
+            f"{key}={_short(config[prefix + key])}"
+            for prefix, params in groups
+            for key, param in params.items()
+            if isinstance(param, Distribution) and prefix + key in config
+        ]
+        return " ".join([model, *drawn])
+
     def decode(self, config: dict[str, Any]) -> TrialSetup:
         """A trial's flat config -> model, preset, architecture and training overrides."""
         config = {k: _from_json(v) for k, v in config.items()}
@@ -216,6 +231,14 @@ class StudySpec(_Strict):
         train.update({k[len(model) + 7 :]: v for k, v in config.items() if k.startswith(f"{model}.train.")})
         train.update(max_epochs=self.budget.max_epochs, seed=self.seed, monitor=self.metric)
         return TrialSetup(model, self.models[model].preset, hparams, train)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, list | tuple):
+        return "x".join(_short(v) for v in value)
+    return str(value)
 
 
 def _from_json(value: Any) -> Any:

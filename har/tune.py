@@ -24,6 +24,7 @@ import numpy as np
 from ray.tune import Callback
 
 from har.errors import BadInput, HarError
+from har.progress import StudyProgress, trial_error_text, trial_outcome
 from har.study import StudySpec, TrialSetup
 
 STATE_FILE = "state.pt"
@@ -39,6 +40,11 @@ LOGGED_KEYS = (
     "epoch_seconds",
     "latency_ms",
     "parameters",
+    "best/val/loss",
+    "best/val/accuracy",
+    "best/val/macro_f1",
+    "best/val/weighted_f1",
+    "time_total_s",  # Ray: seconds inside the trial so far (resumes included)
 )
 
 
@@ -77,9 +83,11 @@ def run_trial(config: dict[str, Any], payload: dict[str, Any]) -> None:
     def on_epoch(epoch: int, row: dict[str, float], state) -> None:
         snapshot = state()
         last = epoch >= cfg.max_epochs or snapshot["since_best"] >= cfg.patience
+        at_best = next((r for r in snapshot["history"] if r["epoch"] == snapshot["best_epoch"]), {})
         metrics = {
             **row,
             **fixed,
+            **{f"best/{k}": v for k, v in at_best.items() if k.startswith("val/")},
             study.objective_key: snapshot["best_value"],
             "best_epoch": snapshot["best_epoch"],
             "last": int(last),  # 1: the trial ends by itself (not stopped by ASHA)
@@ -235,7 +243,7 @@ class TrialLogger(Callback):
                 self.client,
                 self.experiment_id,
                 self.parent_id,
-                run_name=trial.trial_id,
+                run_name=f"{self.study.label(trial.config)} [{trial_id}]",
                 tags={
                     "ray.trial_id": trial_id,
                     "har.model": setup.model,
@@ -277,17 +285,13 @@ class TrialLogger(Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         result = dict(trial.last_result or {})
-        if result.get("last"):
-            ended = "completed" if result.get("epoch") == self.study.budget.max_epochs else "early-stopped"
-        else:
-            ended = "pruned by ASHA"
-        self._finish(trial, "FINISHED", ended, result)
+        self._finish(trial, "FINISHED", trial_outcome(result, self.study.budget.max_epochs), result)
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self._finish(trial, "FAILED", "failed", dict(trial.last_result or {}), error=_error_text(trial))
+        self._finish(trial, "FAILED", "failed", dict(trial.last_result or {}), error=trial_error_text(trial))
 
     def on_trial_recover(self, iteration, trials, trial, **info):
-        retries, error = str(getattr(trial, "num_failures", "?")), _error_text(trial)[:5000]
+        retries, error = str(getattr(trial, "num_failures", "?")), trial_error_text(trial)[:5000]
 
         def write() -> None:
             run_id = self._run(trial)
@@ -305,15 +309,6 @@ class TrialLogger(Callback):
             self.client.set_terminated(run_id, status=status)
 
         self._send(f"the end of trial {trial.trial_id}", write)
-        setup = self.study.decode(trial.config)
-        value = result.get(self.study.objective_key)
-        shown = f"{self.study.metric} {value:.4f}" if isinstance(value, float) else "no result"
-        first = error.strip().splitlines()[-1][:160] if error else ""
-        print(
-            f"  trial {trial.trial_id} {setup.model:<13} {ended:<15} epoch {result.get('epoch', 0):>3}  "
-            f"{shown}{'  ' + first if first else ''}",
-            flush=True,
-        )
 
 
 def _transient(exc: Exception) -> bool:
@@ -322,16 +317,6 @@ def _transient(exc: Exception) -> bool:
     markers = ("Connection", "connection", "Max retries exceeded", "timed out", "Timeout", "database is locked",
                "503", "502", "504", "Temporary failure", "OperationalError")  # fmt: skip
     return isinstance(exc, OSError | ConnectionError | TimeoutError) or any(m in text for m in markers)
-
-
-def _error_text(trial) -> str:
-    path = getattr(trial, "error_file", None)
-    if path and os.path.isfile(path):
-        try:
-            return Path(path).read_text()
-        except OSError:
-            pass
-    return str(getattr(trial, "error_msg", "") or "unknown error")
 
 
 def flat_params(setup: TrialSetup) -> dict[str, Any]:
@@ -377,6 +362,7 @@ class TuneOptions:
     num_gpus: int | None = None
     metrics_out: Path | None = None
     register: bool = True
+    live: bool | None = None  # the live progress table: None = when stdout is a terminal
 
 
 def storage_root(flag: str | None) -> str:
@@ -517,8 +503,10 @@ def _run_permutation(
         f"[{perm}] {len(data.splits['train'][1])} train / {len(data.splits['val'][1])} val windows "
         f"(val subjects {data.val_subjects}); Tune experiment {path}"
     )
+    progress = StudyProgress(study, perm, live=options.live)
     if options.resume and tune.Tuner.can_restore(path):
         tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=False)
+        progress = _restored_progress(tuner) or progress
     else:
         tuner = tune.Tuner(
             trainable,
@@ -541,13 +529,14 @@ def _run_permutation(
                 storage_path=storage,
                 failure_config=tune.FailureConfig(max_failures=study.budget.retries),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-                callbacks=[TrialLogger(uri, experiment_id, parent_id, study, study.budget.trials)],
+                callbacks=[TrialLogger(uri, experiment_id, parent_id, study, study.budget.trials), progress],
                 verbose=0,
             ),
         )
     try:
         grid = tuner.fit()
     finally:
+        progress.close()
         try:
             wait_for_tracking(client, uri)  # the server may be restarting
             close_open_children(client, experiment_id, parent_id)
@@ -591,6 +580,13 @@ def _run_permutation(
     client.set_tag(parent_id, "har.status", "complete")
     client.set_terminated(parent_id, status="FINISHED")
     return outcome
+
+
+def _restored_progress(tuner) -> StudyProgress | None:
+    """The progress callback Tune restored with the experiment (so ``close`` reaches the live one)."""
+    internal = getattr(tuner, "_local_tuner", None)
+    callbacks = getattr(getattr(internal, "_run_config", None), "callbacks", None) or []
+    return next((cb for cb in callbacks if isinstance(cb, StudyProgress)), None)
 
 
 def _searcher(study: StudySpec):

@@ -1,0 +1,231 @@
+"""Live progress of a permutation's search in the terminal (a Ray Tune callback in the driver).
+
+On a TTY: a rich table redrawn in place (counts, best so far, elapsed, estimated time left, the
+trials now training). Elsewhere (CI, log files, `dvc repro`): one plain line per trial event, so a
+log reads top to bottom."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ray.tune import Callback
+
+from har.study import StudySpec
+
+REFRESH_SECONDS = 0.5
+
+
+def trial_outcome(result: dict[str, Any], max_epochs: int) -> str:
+    """How a trial that Tune ended without an error ended: by itself, or stopped by ASHA."""
+    if result.get("last"):
+        return "completed" if result.get("epoch") == max_epochs else "early-stopped"
+    return "pruned by ASHA"
+
+
+def trial_error_text(trial) -> str:
+    """The traceback Tune saved for a failed trial (its error file), else its short message."""
+    path = getattr(trial, "error_file", None)
+    if path and os.path.isfile(path):
+        try:
+            return Path(path).read_text()
+        except OSError:
+            pass
+    return str(getattr(trial, "error_msg", "") or "unknown error")
+
+
+def clock(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m{rest % 60:02d}s" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
+class StudyProgress(Callback):
+    """Counts trials by state and keeps the best value of the study's metric for one permutation."""
+
+    def __init__(self, study: StudySpec, permutation: str, live: bool | None = None):
+        self.study = study
+        self.permutation = permutation
+        self.wants_live = live
+        self._reset()
+
+    def _reset(self) -> None:
+        self.live = sys.stdout.isatty() if self.wants_live is None else self.wants_live
+        self.started = time.monotonic()
+        self.running: dict[str, dict[str, Any]] = {}  # trial id -> label, epoch, value
+        self.ended: dict[str, str] = {}  # trial id -> outcome
+        self.best: tuple[float, str, str] | None = None  # value, trial id, label
+        self._view = None
+        self._drawn = 0.0
+        self._synced = False
+
+    def __getstate__(self) -> dict[str, Any]:  # Tune pickles callbacks with the experiment
+        return {k: v for k, v in self.__dict__.items() if k in ("study", "permutation", "wants_live")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._reset()
+
+    # -- what is shown --------------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        outcomes = list(self.ended.values())
+        return {
+            "running": len(self.running),
+            "finished": sum(o in ("completed", "early-stopped") for o in outcomes),
+            "pruned": outcomes.count("pruned by ASHA"),
+            "failed": outcomes.count("failed"),
+        }
+
+    def eta_seconds(self) -> float | None:
+        """Time left if trials keep ending at the rate seen so far (None before the first ends)."""
+        done = len(self.ended)
+        if not done:
+            return None
+        elapsed = time.monotonic() - self.started
+        return (self.study.budget.trials - done) * elapsed / done
+
+    def summary(self) -> str:
+        c = self.counts()
+        eta = self.eta_seconds()
+        best = (
+            f"best {self.study.metric} {self.best[0]:.4f} ({self.best[2]}, trial {self.best[1]})"
+            if self.best
+            else "no result yet"
+        )
+        left = f"~{clock(eta)} left" if eta is not None else "estimating time left"
+        return (
+            f"[{self.permutation}] {len(self.ended)}/{self.study.budget.trials} trials done: "
+            f"{c['running']} running, {c['finished']} finished, {c['pruned']} pruned, {c['failed']} failed | "
+            f"{best} | {clock(time.monotonic() - self.started)} elapsed, {left}"
+        )
+
+    def table(self):
+        from rich.console import Group
+        from rich.table import Table
+
+        c = self.counts()
+        eta = self.eta_seconds()
+        head = Table(title=f"{self.study.name} / {self.permutation}", title_justify="left", expand=False)
+        for column in ("trials", "running", "finished", "pruned", "failed", f"best {self.study.metric}",
+                       "elapsed", "left"):  # fmt: skip
+            head.add_column(column, justify="right")
+        head.add_row(
+            f"{len(self.ended)}/{self.study.budget.trials}",
+            str(c["running"]),
+            str(c["finished"]),
+            str(c["pruned"]),
+            str(c["failed"]),
+            f"{self.best[0]:.4f} ({self.best[2]})" if self.best else "-",
+            clock(time.monotonic() - self.started),
+            f"~{clock(eta)}" if eta is not None else "-",
+        )
+        now = Table(title="training now", title_justify="left", expand=False)
+        for column, justify in (("trial", "left"), ("model and drawn values", "left"), ("epoch", "right"),
+                                (self.study.metric, "right")):  # fmt: skip
+            now.add_column(column, justify=justify)  # type: ignore[arg-type]
+        for trial_id, info in sorted(self.running.items()):
+            value = info.get("value")
+            now.add_row(
+                trial_id,
+                info["label"],
+                f"{info.get('epoch', 0)}/{self.study.budget.max_epochs}",
+                f"{value:.4f}" if isinstance(value, float) else "-",
+            )
+        return Group(head, now) if self.running else head
+
+    def _say(self, line: str) -> None:
+        if self.live:
+            if self._view is not None:
+                self._view.console.print(line, highlight=False)
+        else:
+            print(line, flush=True)
+
+    def _redraw(self, force: bool = False) -> None:
+        if not self.live:
+            return
+        if self._view is None:
+            from rich.live import Live
+
+            self._view = Live(self.table(), refresh_per_second=4, transient=False)
+            self._view.start()
+        now = time.monotonic()
+        if force or now - self._drawn >= REFRESH_SECONDS:
+            self._view.update(self.table())
+            self._drawn = now
+
+    # -- Tune's hooks ---------------------------------------------------------------------------
+    def setup(self, **info):
+        self._redraw(force=True)
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        label = self.study.label(trial.config)
+        self.running[trial.trial_id] = {"label": label, "epoch": 0}
+        self._say(f"  trial {trial.trial_id} started: {label}")
+        self._redraw()
+
+    def on_trial_restore(self, iteration, trials, trial, **info):
+        self.running.setdefault(trial.trial_id, {"label": self.study.label(trial.config), "epoch": 0})
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        value = result.get(self.study.objective_key)
+        info_ = self.running.setdefault(trial.trial_id, {"label": self.study.label(trial.config)})
+        info_.update(epoch=int(result.get("epoch", result.get("training_iteration", 0))), value=value)
+        if isinstance(value, float) and value == value:  # not NaN
+            sign = 1 if self.study.mode == "max" else -1
+            if self.best is None or sign * value > sign * self.best[0]:
+                self.best = (value, trial.trial_id, info_["label"])
+        self._redraw()
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        result = dict(trial.last_result or {})
+        self._end(trial, trial_outcome(result, self.study.budget.max_epochs), result)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        lines = trial_error_text(trial).strip().splitlines()
+        self._end(trial, "failed", dict(trial.last_result or {}), lines[-1][:160] if lines else "")
+
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        self._say(f"  trial {trial.trial_id} crashed (failure {getattr(trial, 'num_failures', '?')}): "
+                  "retried from its last epoch")  # fmt: skip
+
+    def _end(self, trial, outcome: str, result: dict[str, Any], error: str = "") -> None:
+        info = self.running.pop(trial.trial_id, {"label": self.study.label(trial.config)})
+        self.ended[trial.trial_id] = outcome
+        value = result.get(self.study.objective_key)
+        shown = f"{self.study.metric} {value:.4f}" if isinstance(value, float) else "no result"
+        self._say(f"  trial {trial.trial_id} {outcome} at epoch {result.get('epoch', 0)}: {shown}  ({info['label']})"
+                  + (f"\n    {error}" if error else ""))  # fmt: skip
+        if not self.live:
+            print(self.summary(), flush=True)
+        self._redraw(force=True)
+
+    def on_step_begin(self, iteration, trials, **info):
+        if self._synced:
+            return
+        self._synced = True  # a resumed study: count the trials that ended before the interruption
+        for trial in trials:
+            if trial.trial_id in self.ended:
+                continue
+            if trial.status == "TERMINATED":
+                self.ended[trial.trial_id] = trial_outcome(
+                    dict(trial.last_result or {}), self.study.budget.max_epochs
+                )
+            elif trial.status == "ERROR":
+                self.ended[trial.trial_id] = "failed"
+
+    def on_step_end(self, iteration, trials, **info):
+        self._redraw()
+
+    def on_experiment_end(self, trials, **info):
+        self.close()
+        print(self.summary(), flush=True)
+
+    def close(self) -> None:
+        """Stop redrawing (also called by the driver when Tune stops early, e.g. on Ctrl-C)."""
+        if self._view is not None:
+            self._view.update(self.table())
+            self._view.stop()
+            self._view = None
