@@ -638,6 +638,19 @@ def report_cmd(
     out.print(f"report: {folder / 'index.html'} (and index.md)")
 
 
+@app.command("plots-template")
+def plots_template_cmd(
+    path: Annotated[
+        Path, typer.Argument(help="Where to write it (.dvc/config points plots.html_template here).")
+    ] = Path(".dvc/plots/offline.html"),
+) -> None:
+    """Write the offline HTML template for 'dvc plots show' (Vega libraries inlined, no CDN); 'har tune'
+    writes it on first use in a DVC project."""
+    from har.dvc_plots import write_offline_template
+
+    out.print(f"wrote {write_offline_template(path, force=True)}; now: dvc plots show")
+
+
 def main() -> None:
     """Console entry point: user errors become one line on stderr and exit code 2 (bad input) or 1."""
     import os

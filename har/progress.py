@@ -220,8 +220,9 @@ class StudyProgress(Callback):
         self._redraw()
 
     def on_experiment_end(self, trials, **info):
-        self.close()
-        print(self.summary(), flush=True)
+        if self.live:  # plain mode printed the summary with the last trial's line
+            self.close()
+            print(self.summary(), flush=True)
 
     def close(self) -> None:
         """Stop redrawing (also called by the driver when Tune stops early, e.g. on Ctrl-C)."""

@@ -85,13 +85,19 @@ def model_name(dataset: str, permutation: str) -> str:
     return f"har-{dataset}-{permutation}"
 
 
+# the MLflow 3 UI opens an experiment of this kind on its training runs (not the GenAI overview)
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+
+
 def ensure_experiment(client, name: str) -> str:
     found = client.get_experiment_by_name(name)
     if found is not None:
         if found.lifecycle_stage == "deleted":
             client.restore_experiment(found.experiment_id)
+        if found.tags.get("mlflow.experimentKind") is None:
+            client.set_experiment_tag(found.experiment_id, *next(iter(EXPERIMENT_KIND.items())))
         return found.experiment_id
-    return client.create_experiment(name, tags={"har.kind": "study"})
+    return client.create_experiment(name, tags={"har.kind": "study", **EXPERIMENT_KIND})
 
 
 def _quote(value: str) -> str:

@@ -112,7 +112,7 @@ class TrialLogger(Callback):
     unreachable the queue waits (trials keep training) and is retried every ``RETRY_SECONDS``; at the
     end of the experiment what still could not be delivered is reported as lost, by trial and count."""
 
-    RETRY_SECONDS = 10.0
+    RETRY_SECONDS = float(os.environ.get("HAR_TRACKING_RETRY_SECONDS", "10"))
     FINAL_WAIT_SECONDS = float(os.environ.get("HAR_TRACKING_FINAL_WAIT", "60"))
 
     def __init__(self, tracking_uri: str, experiment_id: str, parent_id: str, study: StudySpec, total: int):
@@ -429,6 +429,12 @@ def run_study(study: StudySpec, options: TuneOptions) -> list[PermutationOutcome
         )
     if options.metrics_out:
         write_metrics(options.metrics_out, study, study_run, outcomes)
+        from har.dvc_plots import ensure_in_dvc_repo
+
+        try:  # `dvc plots show` of the plot data written above, offline
+            ensure_in_dvc_repo()
+        except Exception as exc:  # a convenience: never fails a finished study
+            print(f"  warning: the offline DVC plots template was not written: {exc}", flush=True)
     return outcomes
 
 
@@ -701,6 +707,8 @@ def _finish_winner(study, perm, best, data, client, experiment_id, parent_id, op
     client.set_tag(run_id, "har.winner", "true")
     client.set_tag(parent_id, "har.best_trial", trial_id)
     client.set_tag(parent_id, "har.best_run", run_id)
+    if options.metrics_out:
+        write_plot_data(options.metrics_out.parent / "plots", perm, state["history"], test, data.classes)
     from har.tracking import log_metrics
 
     log_metrics(client, parent_id, {**scalars(val), **scalars(test)}, step=0)
@@ -781,6 +789,48 @@ def _outcome_from_run(run) -> PermutationOutcome:
         version=version,
         val={k: v for k, v in metrics.items() if k.startswith("val/")},
         test={k: v for k, v in metrics.items() if k.startswith("test/")},
+    )
+
+
+def write_plot_data(
+    folder: Path, perm: str, history: list[dict[str, Any]], test: dict[str, Any], classes: list[str]
+) -> None:
+    """DVC plots of a permutation's winner: loss and validation scores per epoch, and one
+    (actual, predicted) row per test window for DVC's confusion template (dvc.yaml ``plots:``)."""
+    import csv
+    import io
+
+    from har.atomic import atomic_file
+
+    def write(sub: str, header: list[str], rows: list[list[Any]]) -> None:
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+        with atomic_file(folder / sub / f"{perm}.csv", "w") as fh:
+            fh.write(text.getvalue())
+
+    write(
+        "loss",
+        ["epoch", "train_loss", "val_loss"],
+        [[r["epoch"], r["train/loss"], r["val/loss"]] for r in history],
+    )
+    write(
+        "scores",
+        ["epoch", "val_accuracy", "val_macro_f1"],
+        [[r["epoch"], r["val/accuracy"], r["val/macro_f1"]] for r in history],
+    )
+    matrix = test["confusion_matrix"]
+    write(
+        "confusion",
+        ["actual", "predicted"],
+        [
+            [classes[i], classes[j]]
+            for i, row in enumerate(matrix)
+            for j, n in enumerate(row)
+            for _ in range(int(n))
+        ],
     )
 
 

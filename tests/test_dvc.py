@@ -25,6 +25,14 @@ def dvc(*args: str, cwd: Path) -> str:
     return run(str(BIN / "dvc"), *args, cwd=cwd)
 
 
+def dvc_json(*args: str, cwd: Path):
+    """A DVC command's --json answer (stdout only: DVC warns on stderr about studies not run yet)."""
+    proc = subprocess.run([str(BIN / "dvc"), *args, "--json"], cwd=cwd, env=env(), capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
 def ran(output: str) -> set[str]:
     """Stages that DVC executed in a repro run."""
     return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
@@ -92,8 +100,11 @@ def test_dvc_tune_stage_runs_prepare_tune_register(tmp_path: Path) -> None:
     for folder in ("har", "sample", "pipelines"):
         shutil.copytree(REPO / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
     (repo / "pipelines" / "quickstart.yaml").write_text(yaml.safe_dump(TINY_QUICKSTART))
-    (repo / ".gitignore").write_text("/mlflow.db\n/mlruns/\n/runs/tune/\n")
+    (repo / ".gitignore").write_text("/mlflow.db\n/mlruns/\n/runs/tune/\n/dvc_plots/\n")
     commit_project(repo)
+    shutil.copy(REPO / ".dvc" / "config", repo / ".dvc" / "config")  # the project's: offline plots template
+    shutil.copy(REPO / ".dvc" / ".gitignore", repo / ".dvc" / ".gitignore")
+    run("git", "commit", "-qam", "dvc config", cwd=repo)
     tune_env = {
         "RAY_USAGE_STATS_ENABLED": "0",
         "OMP_NUM_THREADS": "1",
@@ -121,3 +132,23 @@ def test_dvc_tune_stage_runs_prepare_tune_register(tmp_path: Path) -> None:
     )  # fmt: skip
     assert data_version == f"dvc-md5:{prepared_md5}"  # lineage: registry version -> exact data version
     assert ran(dvc("repro", "tune@quickstart", cwd=repo)) == set()
+    # `dvc metrics diff`: against the commit before the study (no metrics), then after committing the lock
+    diff = dvc_json("metrics", "diff", cwd=repo)["runs/quickstart/metrics.json"]
+    assert diff["permutations.all.test/accuracy"] == {"old": None, "new": best["test/accuracy"]}
+    run("git", "add", "dvc.lock", cwd=repo)
+    run("git", "commit", "-qm", "study results", cwd=repo)
+    assert dvc_json("metrics", "diff", cwd=repo) == {}  # unchanged since that commit
+    # `dvc plots show` renders the winner's curves and confusion matrix offline: no CDN in the page
+    template = repo / ".dvc" / "plots" / "offline.html"
+    assert template.stat().st_size > 500_000  # written by `har tune` on first use: Vega inlined
+    assert "plots/offline.html" not in run("git", "status", "--porcelain", cwd=repo)  # generated, ignored
+    dvc("plots", "show", "-o", "dvc_plots", cwd=repo)  # every study's plots; only quickstart has data
+    page = (repo / "dvc_plots" / "index.html").read_text()
+    assert "cdn.jsdelivr.net" not in page and "<script src=" not in page
+    for title in (
+        "winner's loss per epoch",
+        "winner's validation scores per epoch",
+        "winner's confusion matrix",
+    ):
+        assert title in page
+    assert '"val_macro_f1"' in page and '"actual"' in page

@@ -206,7 +206,7 @@ def test_a_server_restart_mid_study_loses_nothing(
 
     from mlflow.tracking import MlflowClient
 
-    body = {**BODY, "budget": {**BODY["budget"], "trials": 4, "max_epochs": 12, "grace_period": 12},
+    body = {**BODY, "budget": {**BODY["budget"], "trials": 4, "max_epochs": 8, "grace_period": 8},
             "resources": {"cpu": 1}, "concurrency": 2}  # fmt: skip
     (project / "pipelines" / "restart.yaml").write_text(yaml.safe_dump(body))
     client = MlflowClient(mlflow_server.url)
@@ -214,7 +214,8 @@ def test_a_server_restart_mid_study_loses_nothing(
     driver = subprocess.Popen(
         [str(BIN / "har"), "tune", "--study", "restart", "--tracking-uri", mlflow_server.url, "--num-cpus", "2",
          "--storage-path", str(project / "tune-restart"), "--no-register"],
-        cwd=project, env={**env(), **RAY_ENV, "RAY_TMPDIR": ray_tmp, "HAR_TRACKING_FINAL_WAIT": "120"},
+        cwd=project, env={**env(), **RAY_ENV, "RAY_TMPDIR": ray_tmp, "HAR_TRACKING_FINAL_WAIT": "120",
+             "HAR_TRACKING_RETRY_SECONDS": "3"},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
@@ -230,7 +231,7 @@ def test_a_server_restart_mid_study_loses_nothing(
         else:
             pytest.fail("no trial logged an epoch")
         mlflow_server.stop()
-        time.sleep(20)  # trials keep training while the server is down
+        time.sleep(10)  # trials keep training while the server is down (retries every 3 s)
         assert driver.poll() is None, "the study ended while the tracking server was down"
         mlflow_server.start()
         output, _ = driver.communicate(timeout=900)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -277,13 +278,34 @@ def test_predict_with_the_registered_champion(project: Path, first_study, tmp_pa
 
 
 @pytest.mark.slow
-def test_a_worse_study_keeps_the_champion_and_promote_moves_it(project: Path, first_study) -> None:
+def test_a_worse_study_with_failing_trials_keeps_the_champion_and_promote_moves_it(
+    project: Path, first_study
+) -> None:
+    """A second study on the same data: its trials that raise or diverge are recorded as failed and the
+    study finishes; its (worse) winner is registered but does not take the champion alias."""
     assert first_study.returncode == 0, first_study.stderr[-3000:]
-    # lr 1e-30 leaves the initial weights unchanged: a chance-level model, surely worse on the same test split
-    worse = {**TINY, "train": {"lr": 1.0e-30}, "budget": {**TINY["budget"], "trials": 2, "max_epochs": 1}}
+    # lr 1e-30 leaves the initial weights unchanged: a chance-level model, surely worse on the same test
+    # split; layers 0 makes the model builder raise; l2 1e300 makes the loss infinite (training diverged).
+    # Seed 2 draws (layers, l2) = (1, 0), (1, 1e300), (1, 0), (0, 1e300): both failures and successes.
+    worse = {
+        **TINY,
+        "models": {"lstm": {"space": {"hidden": 8, "layers": {"choice": [1, 0]}}}},
+        "train": {"lr": 1.0e-30, "l2": {"choice": [0.0, 1.0e300]}},
+        "budget": {**TINY["budget"], "trials": 4, "max_epochs": 1},
+        "seed": 2,
+    }
     write_study(project, "worse", worse)
     proc = tune(project, "--study", "worse")
     assert proc.returncode == 0, proc.stderr[-3000:]
+    children = [r for r in runs(project, "worse") if r.get("har.role") == "trial"]
+    assert len(children) == 4 and not [r for r in children if r["status"] == "RUNNING"]
+    failed = [c for c in children if c["status"] == "FAILED"]
+    errors = " ".join(c.get("har.error", "") for c in failed)
+    assert "num_layers must be greater than zero" in errors  # the raising trial
+    assert "training diverged" in errors  # the infinite-loss trial
+    assert all(c["har.outcome"] == "failed" for c in failed)
+    assert sum(c["status"] == "FINISHED" for c in children) == 2
+    assert re.search(r"\[all\] 4/4 trials done: 0 running, 2 finished, 0 pruned, 2 failed", proc.stdout)
     alias, versions = champion(project, "har-uci_hapt_sample-all")
     assert alias == "1" and sorted(versions) == ["1", "2"]
     assert "does not beat champion v1" in proc.stdout
@@ -296,33 +318,67 @@ def test_a_worse_study_keeps_the_champion_and_promote_moves_it(project: Path, fi
 
 
 @pytest.mark.slow
-def test_failing_trials_are_recorded_and_the_study_finishes(project: Path) -> None:
-    # layers 0 makes the model builder raise; l2 1e300 makes the loss infinite (training diverged);
-    # seed 2 draws (layers, l2) = (1, 0), (1, 1e300), (1, 0), (0, 1e300): both failures and successes
-    failing = {
-        **TINY,
-        "models": {"lstm": {"space": {"hidden": 8, "layers": {"choice": [1, 0]}}}},
-        "train": {"l2": {"choice": [0.0, 1.0e300]}},
-        "budget": {**TINY["budget"], "trials": 4, "max_epochs": 2},
-        "seed": 2,
-    }
-    write_study(project, "failing", failing)
-    proc = tune(project, "--study", "failing", "--no-register")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    children = [r for r in runs(project, "failing") if r.get("har.role") == "trial"]
-    assert len(children) == 4 and not [r for r in children if r["status"] == "RUNNING"]
-    failed = [c for c in children if c["status"] == "FAILED"]
-    errors = " ".join(c.get("har.error", "") for c in failed)
-    assert "num_layers must be greater than zero" in errors  # the raising trial
-    assert "training diverged" in errors  # the infinite-loss trial
-    assert all(c["har.outcome"] == "failed" for c in failed)
-    assert any(c["status"] == "FINISHED" for c in children)
+def test_progress_report_dvc_plot_data_and_the_mlflow_ui(project: Path, first_study) -> None:
+    """What people look at: plain progress lines off a TTY, meaningful run names, `har report`, the DVC
+    plot data, and the study in the real MLflow UI in headless Chromium (screenshots: test-artifacts/)."""
+    from tests.browser import browser_page, mlflow_ui, screenshot
+
+    assert first_study.returncode == 0, first_study.stderr[-3000:]
+    out = first_study.stdout
+    assert re.search(r"trial \w+ started: lstm hidden=\d+ lr=[0-9.e-]+", out), out[-2000:]
+    assert re.search(r"\[all\] 4/4 trials done: 0 running, \d finished, \d pruned, 0 failed \| best val/macro_f1 "
+                     r"[0-9.]+ \(lstm hidden=\d+ lr=[0-9.e-]+, trial \w+\) \| \d+m\d\ds elapsed", out), out[-2000:]  # fmt: skip
+    children = [r for r in runs(project, "tiny") if r.get("har.role") == "trial"]
+    for child in children:  # model and drawn values, then the trial id
+        assert re.fullmatch(
+            rf"lstm hidden=\d+ lr=[0-9.e-]+ \[{child['ray.trial_id']}\]", child["mlflow.runName"]
+        )
+    # DVC plot data of the winner
+    plots = project / "runs" / "tiny" / "plots"
+    loss = pd.read_csv(plots / "loss" / "all.csv")
+    assert list(loss.columns) == ["epoch", "train_loss", "val_loss"] and 1 <= len(loss) <= 3
+    confusion = pd.read_csv(plots / "confusion" / "all.csv")
+    winner = next(c for c in children if c.get("har.winner") == "true")
+    with sqlite3.connect(project / "mlflow.db") as db:
+        (accuracy,) = db.execute(
+            "select value from metrics where run_uuid = ? and key = 'test/accuracy'", (winner["id"],)
+        ).fetchone()
+    assert (confusion["actual"] == confusion["predicted"]).mean() == pytest.approx(accuracy)
+    # the report
+    proc = har("report", "--study", "tiny", cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    folder = project / "reports" / "tiny"
+    md = (folder / "index.md").read_text()
+    assert (
+        "[har-uci_hapt_sample-all](http://127.0.0.1:5000/#/models/har-uci_hapt_sample-all) | v1 | lstm" in md
+    )
+    assert "**(champion)**" in md and f"/runs/{winner['id']})" in md
+    for name in ("permutations", "pareto", "all-confusion_matrix", "all-learning_curves"):
+        assert (folder / "img" / f"{name}.png").stat().st_size > 5_000, name
+    assert 'src="img/pareto.png"' in (folder / "index.html").read_text()
+    # the MLflow UI: the study's runs (children under their parent) and the champion alias
+    experiment = next(r for r in runs(project, "tiny") if r.get("har.role") == "parent")
+    with sqlite3.connect(project / "mlflow.db") as db:
+        (experiment_id,) = db.execute("select experiment_id from experiments where name = 'tiny'").fetchone()
+    with mlflow_ui(f"sqlite:///{project / 'mlflow.db'}", project) as url, browser_page() as page:
+        page.goto(f"{url}/#/experiments/{experiment_id}/runs")
+        parent_row = page.get_by_role("row").filter(has_text=experiment["mlflow.runName"])
+        parent_row.first.wait_for()
+        parent_row.first.locator('button[data-component-id*="runnamecellrenderer"]').click()  # expand
+        for child in children:
+            page.get_by_text(child["mlflow.runName"]).first.wait_for()
+        screenshot(page, "mlflow-ui-study-runs")
+        page.goto(f"{url}/#/models")
+        row = page.get_by_role("row").filter(has_text="har-uci_hapt_sample-all")
+        row.first.wait_for()
+        assert "champion" in row.first.inner_text() and "Version 1" in row.first.inner_text()
+        screenshot(page, "mlflow-ui-registry")
 
 
 def kill_driver_then_resume(project: Path, study: str, *args: str) -> None:
     """SIGKILL `har tune` mid-study on the cluster given in ``args`` (--address ...), which keeps running,
     then `har tune --resume`: nothing lost, nothing twice, the winner registered."""
-    body = {**TINY, "budget": {**TINY["budget"], "trials": 4, "max_epochs": 10, "grace_period": 10}}
+    body = {**TINY, "budget": {**TINY["budget"], "trials": 4, "max_epochs": 6, "grace_period": 6}}
     write_study(project, study, body)
     proc = subprocess.Popen(
         [str(BIN / "har"), "tune", "--study", study, "--num-cpus", "2", *args],
