@@ -28,18 +28,19 @@ install: $(VENV)/.installed  ## create .venv and install har-lab
 
 install-dev: $(VENV)/.installed-dev  ## create .venv and install har-lab with test tools
 
-run: install  ## the quickstart pipeline, offline: prepare the bundled sample -> tune -> register (dvc repro)
+run: install  ## the quickstart pipeline, offline: prepare the bundled sample -> tune -> register (dvc repro) -> report
 	dvc repro tune@quickstart
 	har models list
-	@echo "best metrics: runs/quickstart/metrics.json ('dvc metrics show')"
+	har report --study quickstart
+	@echo "best metrics: runs/quickstart/metrics.json ('dvc metrics show'); plots: 'dvc plots show' (offline)"
 	@echo "next: 'mlflow ui --backend-store-uri sqlite:///mlflow.db --workers 1' (http://127.0.0.1:5000),"
 	@echo "      'har predict --model har-uci_hapt_sample-all@champion --input recording.csv', docs/studies.md"
 
 test: install-dev  ## the whole test suite (real data from ../shared/datasets when present)
-	pytest
+	pytest -n 2 --dist loadgroup
 
 lint: install-dev  ## ruff
-	ruff check har tests bench
+	ruff check har tests bench docs
 
 bench: install-dev  ## benchmarks (prepare, throughput, tracking load; tune needs uci_hapt); bench/results/
 	python bench/prepare.py

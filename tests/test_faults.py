@@ -59,7 +59,9 @@ def stop_cluster() -> None:
 
 
 @pytest.mark.slow
-def test_a_killed_driver_resumes_on_the_cluster(project: Path, tmp_path: Path) -> None:
+def test_a_killed_driver_resumes_on_the_cluster_and_trials_ran_on_both_nodes(
+    project: Path, tmp_path: Path
+) -> None:
     port = _free_port()
     try:
         start_cluster(port)
@@ -67,6 +69,10 @@ def test_a_killed_driver_resumes_on_the_cluster(project: Path, tmp_path: Path) -
                                 "--storage-path", str(tmp_path / "shared"))  # fmt: skip
     finally:
         stop_cluster()
+    # the study ran on the cluster: trials on both worker nodes, Tune's storage where it was told
+    children = [r for r in runs(project, "driverloss") if r.get("har.role") == "trial"]
+    assert len({c.get("ray.node_id") for c in children} - {None}) == 2
+    assert any((tmp_path / "shared").iterdir())
 
 
 def _raylet(node_manager_port: int) -> psutil.Process | None:
