@@ -114,7 +114,11 @@ class Budget(_Strict):
     max_epochs: int = Field(20, gt=0)
     grace_period: int = Field(2, gt=0, description="ASHA: epochs before a trial can be stopped")
     reduction_factor: float = Field(3.0, gt=1)
-    retries: int = Field(2, ge=0, description="times a crashed trial is retried (node loss, OOM kill)")
+    retries: int = Field(
+        3,
+        ge=0,
+        description="times a crashed trial is retried (node loss, OOM kill; one node loss can cost two)",
+    )
 
 
 class Resources(_Strict):

@@ -478,7 +478,7 @@ def _run_permutation(
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
-    from har.tracking import close_open_children, log_params, parent_run, wait_for_tracking
+    from har.tracking import log_params, parent_run, wait_for_tracking
     from har.train_data import load_train_data
 
     started = time.perf_counter()
@@ -541,13 +541,10 @@ def _run_permutation(
         )
     try:
         grid = tuner.fit()
-    finally:
-        progress.close()
-        try:
-            wait_for_tracking(client, uri)  # the server may be restarting
-            close_open_children(client, experiment_id, parent_id)
-        except HarError as exc:
-            print(f"  warning: {exc}", flush=True)
+    except BaseException as exc:  # Tune itself failed: no run may stay RUNNING; --resume continues
+        _close_runs(client, uri, experiment_id, parent_id, progress, failed=exc)
+        raise
+    _close_runs(client, uri, experiment_id, parent_id, progress)
     wait_for_tracking(client, uri, seconds=5)  # still down: a clean error, and --resume logs the winner
     if grid.num_terminated + grid.num_errors < study.budget.trials:  # SIGINT / SIGUSR1: Tune stopped early
         client.set_tag(parent_id, "har.status", "interrupted")
@@ -586,6 +583,29 @@ def _run_permutation(
     client.set_tag(parent_id, "har.status", "complete")
     client.set_terminated(parent_id, status="FINISHED")
     return outcome
+
+
+def _close_runs(client, uri: str, experiment_id: str, parent_id: str, progress: StudyProgress,
+               failed: BaseException | None = None) -> None:  # fmt: skip
+    """After Tune returns or raises: children still RUNNING become KILLED (tag ``interrupted``); when
+    Tune raised, the parent too (tag ``har.status=failed`` or ``interrupted``). Never raises."""
+    from har.tracking import close_open_children, wait_for_tracking
+
+    try:
+        progress.close()
+    except Exception as exc:  # the terminal went away: nothing to show it on
+        print(f"  warning: progress display: {exc}", flush=True)
+    try:
+        wait_for_tracking(client, uri)  # the server may be restarting
+        close_open_children(client, experiment_id, parent_id)
+        if failed is not None:
+            interrupted = isinstance(failed, KeyboardInterrupt)
+            client.set_tag(parent_id, "har.status", "interrupted" if interrupted else "failed")
+            client.set_tag(parent_id, "har.error", f"{type(failed).__name__}: {failed}"[:5000])
+            client.set_terminated(parent_id, status="KILLED" if interrupted else "FAILED")
+    except Exception as exc:
+        print(f"  warning: MLflow runs not closed: {str(exc).splitlines()[0][:200] if str(exc) else exc!r}",
+              flush=True)  # fmt: skip
 
 
 def _restored_progress(tuner) -> StudyProgress | None:

@@ -31,20 +31,13 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_project(tmp_path_factory.mktemp("faults-project"))
 
 
-# Ray declares a silent node dead after health_check_period_ms x failure_threshold (3 s x 5 by default).
-# Until then it still places retried trials on the dead node, and each such placement costs a retry;
-# a shorter window (1 s x 3) keeps the test's retry budget for the real loss. docs/reliability.md.
-FAST_NODE_DEATH = '{"health_check_period_ms": 1000, "health_check_failure_threshold": 3}'
-
-
 def start_cluster(port: int, victim_port: int | None = None) -> None:
     """A head that only runs the driver's tasks (0 CPUs) and two worker nodes with one CPU each."""
     ray = str(BIN / "ray")
     node = ["--memory", str(2 * 1024**3), "--object-store-memory", str(256 * 1024**2), "--disable-usage-stats",
             "--node-ip-address", "127.0.0.1"]  # fmt: skip
     victim = ["--node-manager-port", str(victim_port)] if victim_port else []
-    for args in (["--head", "--port", str(port), "--num-cpus", "0", "--include-dashboard", "false",
-                  f"--system-config={FAST_NODE_DEATH}"],
+    for args in (["--head", "--port", str(port), "--num-cpus", "0", "--include-dashboard", "false"],
                  ["--address", f"127.0.0.1:{port}", "--num-cpus", "1"],
                  ["--address", f"127.0.0.1:{port}", "--num-cpus", "1", *victim]):  # fmt: skip
         started = subprocess.run([ray, "start", *args, *node], capture_output=True, text=True,
@@ -75,6 +68,13 @@ def test_a_killed_driver_resumes_on_the_cluster_and_trials_ran_on_both_nodes(
     assert any((tmp_path / "shared").iterdir())
 
 
+def _essentials(output: str) -> str:
+    """The driver's own lines (Ray's raylet state dumps, forwarded after a node death, drown them)."""
+    return "\n".join(
+        line for line in output.splitlines() if "(raylet)" not in line and "[state-dump]" not in line
+    )[-4000:]
+
+
 def _raylet(node_manager_port: int) -> psutil.Process | None:
     for proc in psutil.process_iter(["name", "cmdline"]):
         cmd = " ".join(proc.info["cmdline"] or [])
@@ -89,7 +89,13 @@ def test_a_killed_worker_node_loses_trials_that_are_retried(project: Path, tmp_p
     ray_env = {**env(), **RAY_ENV}
     body = {
         **TINY,
-        "budget": {**TINY["budget"], "trials": 4, "max_epochs": 6, "grace_period": 6, "retries": 3},
+        "budget": {
+            **TINY["budget"],
+            "trials": 4,
+            "max_epochs": 6,
+            "grace_period": 6,
+            "retries": 3,
+        },  # see below
     }
     write_study(project, "nodeloss", body)
     driver = None
@@ -122,6 +128,7 @@ def test_a_killed_worker_node_loses_trials_that_are_retried(project: Path, tmp_p
     children = [r for r in runs(project, "nodeloss") if r.get("har.role") == "trial"]
     assert len(children) == 4 and len({c["ray.trial_id"] for c in children}) == 4  # one run per trial
     assert not [c for c in children if c["status"] == "RUNNING"]
+    # one node death can cost a trial two retries (docs/reliability.md): 3 leave room for a second try
     retried = [c for c in children if c.get("har.retries")]
     assert retried, "no trial was retried after the node died"
     assert all(c["status"] == "FINISHED" for c in retried), [c.get("har.error", "")[-300:] for c in retried]
