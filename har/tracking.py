@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -235,7 +236,9 @@ def log_winner(
     example = np.asarray(example, dtype=np.float32)
     with torch.no_grad():
         output = model(torch.from_numpy(example)).numpy()
-    with mlflow.start_run(run_id=run_id):
+    with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
+        # torch.export notes that nn.LSTM re-assigns its flat weights: harmless, and noise in the study log
+        warnings.filterwarnings("ignore", message=".*were assigned during export.*")
         logged = mlflow.pytorch.log_model(
             model,
             name="model",
