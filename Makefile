@@ -37,7 +37,7 @@ run: install  ## the quickstart pipeline, offline: prepare the bundled sample ->
 	@echo "      'har predict --model har-uci_hapt_sample-all@champion --input recording.csv', docs/studies.md"
 
 test: install-dev  ## the whole test suite (real data from ../shared/datasets when present)
-	pytest -n 2 --dist loadgroup
+	pytest -n 2
 
 lint: install-dev  ## ruff
 	ruff check har tests bench docs

@@ -17,18 +17,26 @@ def _one_torch_thread():
     torch.set_num_threads(threads)
 
 
-# Tests that start Ray (they also `ray stop --force` clusters of their own) run one after another in
-# one xdist worker; every other test is shared out to the other worker (`make test`: -n 2 --dist
-# loadgroup). They are put first so that the long group starts at once.
-RAY_MODULES = ("test_tune.py", "test_faults.py", "test_tracking_server.py", "test_dvc.py")
+# Tests that start Ray (and `ray stop --force` clusters of their own) must not overlap. Under
+# `make test` (pytest -n 2) they form one unit of work that a single xdist worker runs in order, while
+# every other test is shared out on its own; they are collected first so the long unit starts at once.
+RAY_MODULES = ("test_dvc.py", "test_faults.py", "test_tracking_server.py", "test_tune.py")
+
+
+def _is_ray(nodeid: str) -> bool:
+    return nodeid.split("::", 1)[0].rsplit("/", 1)[-1] in RAY_MODULES
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    ray, rest = [], []
-    for item in items:
-        if item.path.name in RAY_MODULES:
-            item.add_marker(pytest.mark.xdist_group("ray"))
-            ray.append(item)
-        else:
-            rest.append(item)
-    items[:] = ray + rest
+    items[:] = [i for i in items if _is_ray(i.nodeid)] + [i for i in items if not _is_ray(i.nodeid)]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class RayTestsTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "ray" if _is_ray(nodeid) else nodeid
+
+    return RayTestsTogether(config, log)

@@ -152,3 +152,19 @@ def test_dvc_tune_stage_runs_prepare_tune_register(tmp_path: Path) -> None:
     ):
         assert title in page
     assert '"val_macro_f1"' in page and '"actual"' in page
+    # ... and the page really draws in a browser with no network: Chromium, every request local
+    from tests.browser import browser_page
+
+    with browser_page() as tab:
+        remote: list[str] = []
+        tab.on(
+            "request", lambda r: remote.append(r.url) if not r.url.startswith(("file:", "data:")) else None
+        )
+        tab.goto((repo / "dvc_plots" / "index.html").as_uri())
+        tab.wait_for_timeout(1500)
+        lines, cells = tab.locator("g.mark-line path").count(), tab.locator("g.mark-rect path").count()
+    assert lines >= 4 and cells >= 6 and remote == [], (
+        lines,
+        cells,
+        remote,
+    )  # 2 curves x 2 plots; the matrix

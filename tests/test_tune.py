@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import optuna
@@ -369,6 +370,18 @@ def test_progress_report_dvc_plot_data_and_the_mlflow_ui(project: Path, first_st
         for child in children:
             page.get_by_text(child["mlflow.runName"]).first.wait_for()
         screenshot(page, "mlflow-ui-study-runs")
+        # the compare view: two trials side by side, every per-epoch metric comparable
+        pair = json.dumps([c["id"] for c in children[:2]], separators=(",", ":"))
+        page.goto(
+            f"{url}/#/compare-runs?runs={quote(pair)}&experiments={quote(json.dumps([str(experiment_id)]))}"
+        )
+        page.get_by_text("Comparing 2 Runs").first.wait_for()
+        page.get_by_text("latency_ms").first.wait_for()
+        shown = page.inner_text("body")
+        assert all(
+            key in shown for key in ("val/macro_f1", "best/val/accuracy", "parameters", "hparams.hidden")
+        )
+        screenshot(page, "mlflow-ui-compare")
         page.goto(f"{url}/#/models")
         row = page.get_by_role("row").filter(has_text="har-uci_hapt_sample-all")
         row.first.wait_for()
