@@ -198,7 +198,7 @@ def report(results: dict[str, Any]) -> str:
     search = results.get("search")
     if search:
         lines += [
-            f"Search, {search['trials']} trials of at most {search['max_epochs']} epochs each ({search['date']}):",
+            f"Search, {search['trials']} trials of at most {search['max_epochs']} epochs each ({_when(search)}):",
             "",
             "| search | best val macro F1 | winner test accuracy | s to val accuracy >= 91.65% | epochs trained | pruned | wall s |",
             "| --- | --- | --- | --- | --- | --- | --- |",
@@ -217,7 +217,7 @@ def report(results: dict[str, Any]) -> str:
             f"Orchestration overhead: study wall {overhead['study_wall_seconds']} s against "
             f"{overhead['sum_trial_seconds']} s of trial time at concurrency {overhead['concurrency']}: "
             f"**{100 * overhead['overhead_fraction']:.1f}%** (target < 10%; the trial time includes data "
-            "transfer, model build, validation and per-epoch checkpoints).",
+            f"transfer, model build, validation and per-epoch checkpoints; {_when(overhead)}).",
             "",
         ]
     scaling = results.get("scaling")
@@ -225,15 +225,21 @@ def report(results: dict[str, Any]) -> str:
         one, two = scaling["1_node"], scaling["2_node"]
         lines += [
             f"Scaling: one local node ({one['cpus']} CPU) {one['trials_per_hour']} trials/h, two local nodes "
-            f"({two['cpus']} CPUs) {two['trials_per_hour']} trials/h: **{scaling['speedup']}x**.",
+            f"({two['cpus']} CPUs) {two['trials_per_hour']} trials/h: **{scaling['speedup']}x** "
+            f"({scaling['trials']} trials of at most {scaling['max_epochs']} epochs, random search, no ASHA; "
+            f"{_when(scaling)}).",
             "",
         ]
     lines += [
-        "Caveat: measured on a 2-core machine while another benchmark held one core (load average "
-        "about 3-4), so absolute times are pessimistic; the comparisons ran under the same load.",
+        "Measured on a 2-core machine; a load average well above 2 means another job shared the cores, "
+        "which makes absolute times pessimistic (comparisons within a part ran under the same load).",
         "",
     ]
     return "\n".join(lines)
+
+
+def _when(part: dict[str, Any]) -> str:
+    return f"{part['date']}, load average {part['load_average_after']:.1f} after"
 
 
 def main() -> None:
