@@ -23,6 +23,15 @@ IMG = HERE / "img"
 STUDY = "quickstart"
 
 
+def tidy(page) -> None:
+    """Close MLflow's announcement dialog and its assistant panel: they cover what the picture shows."""
+    page.keyboard.press("Escape")
+    for button in page.get_by_role("button", name="Close").all():
+        if button.is_visible():
+            button.click()
+    page.wait_for_timeout(500)
+
+
 def shot(page, name: str, full: bool = False) -> None:
     page.screenshot(path=str(IMG / f"{name}.png"), full_page=full)
     print(f"docs/img/{name}.png")
@@ -60,10 +69,12 @@ def main(project: Path) -> None:
             row.first.wait_for()
             row.first.locator('button[data-component-id*="runnamecellrenderer"]').click()
             page.wait_for_timeout(1500)
+            tidy(page)
             shot(page, "mlflow-runs")
             page.goto(f"{url}/#/models")
             page.get_by_text("har-uci_hapt_sample-all").first.wait_for()
             page.wait_for_timeout(1000)
+            tidy(page)
             shot(page, "mlflow-registry")
 
 

@@ -68,8 +68,9 @@ def permutation_bars_png(
     for i, metric in enumerate(metrics):
         means = [scores[p].get(metric, (np.nan, 0.0))[0] for p in perms]
         stds = [scores[p].get(metric, (np.nan, 0.0))[1] for p in perms]
+        whiskers = stds if any(sd > 0 for sd in stds) else None  # one study run each: nothing to show
         bars = ax.bar(
-            x + (i - (len(metrics) - 1) / 2) * width, means, width, yerr=stds, capsize=3, label=metric
+            x + (i - (len(metrics) - 1) / 2) * width, means, width, yerr=whiskers, capsize=3, label=metric
         )
         ax.bar_label(bars, fmt="%.3f", fontsize=8, padding=2)
     ax.set_xticks(x, perms)
@@ -77,7 +78,7 @@ def permutation_bars_png(
     ax.set_ylabel(ylabel)
     low = np.nanmin([v[0] for per in scores.values() for v in per.values()] or [0.0])
     ax.set_ylim(max(0.0, min(0.9, low) - 0.1), 1.02)
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left", ncols=len(metrics), fontsize=8)
     ax.set_title(title or "which sensors matter")
     return _save(fig, path)
 
@@ -105,8 +106,10 @@ def pareto_png(
                 best = score
         ax.step(front_x, front_y, where="post", color=dots.get_facecolor()[0], alpha=1.0, linewidth=1.8,
                 label=f"{perm} (Pareto front)")  # fmt: skip
-    if any(points.values()) and min(x for pts in points.values() for x, _ in pts) > 0:
+    costs = [x for pts in points.values() for x, _ in pts]
+    if costs and min(costs) > 0 and max(costs) / min(costs) > 10:  # a log axis only over a wide range
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel(xlabel)

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from har.atomic import _umask
 from har.report_data import Entry, PermutationReport, StudyReport, Trial
 
 DEFAULT_UI = "http://127.0.0.1:5000"
@@ -227,6 +228,7 @@ def write_report(
     target = out_dir / study
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{study}-", dir=out_dir))
+    staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; a report is an ordinary folder
     try:
         draw_figures(report, client, staging, ctx)
         render(ctx, staging)
