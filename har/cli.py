@@ -503,7 +503,8 @@ def tune_cmd(
     import os
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's own console output off (verbose=0): har's progress
+    # Tune's own console output off (verbose=0): har's progress callback reports instead
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     # trials checkpoint every epoch with num_to_keep=1, which forces frequent experiment snapshots
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     # a tracking server that is down must not stall the driver for minutes per call (MLflow's default
