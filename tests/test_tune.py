@@ -392,7 +392,7 @@ def test_progress_report_dvc_plot_data_and_the_mlflow_ui(project: Path, first_st
 def kill_driver_then_resume(project: Path, study: str, *args: str) -> None:
     """SIGKILL `har tune` mid-study on the cluster given in ``args`` (--address ...), which keeps running,
     then `har tune --resume`: nothing lost, nothing twice, the winner registered."""
-    body = {**TINY, "budget": {**TINY["budget"], "trials": 4, "max_epochs": 6, "grace_period": 6}}
+    body = {**TINY, "budget": {**TINY["budget"], "trials": 4, "max_epochs": 4, "grace_period": 4}}
     write_study(project, study, body)
     proc = subprocess.Popen(
         [str(BIN / "har"), "tune", "--study", study, "--num-cpus", "2", *args],
