@@ -14,6 +14,7 @@ from typing import Any
 
 from ray.tune import Callback
 
+from har.report_data import count_outcomes
 from har.study import StudySpec
 
 REFRESH_SECONDS = 0.5
@@ -71,13 +72,7 @@ class StudyProgress(Callback):
 
     # -- what is shown --------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
-        outcomes = list(self.ended.values())
-        return {
-            "running": len(self.running),
-            "finished": sum(o in ("completed", "early-stopped") for o in outcomes),
-            "pruned": outcomes.count("pruned by ASHA"),
-            "failed": outcomes.count("failed"),
-        }
+        return {"running": len(self.running), **count_outcomes(list(self.ended.values()))}
 
     def eta_seconds(self) -> float | None:
         """Time left if trials keep ending at the rate seen so far (None before the first ends)."""

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from har.atomic import _umask
-from har.report_data import Entry, PermutationReport, StudyReport, Trial
+from har.report_data import Entry, PermutationReport, Stat, StudyReport, Trial
 
 DEFAULT_UI = "http://127.0.0.1:5000"
 TOP = 15  # leaderboard rows per permutation
@@ -82,8 +82,6 @@ def _run_link(base: str, experiment_id: str, trial: Trial) -> str:
 
 
 def _winner_scores(perm: PermutationReport) -> dict[str, tuple[float, float]]:
-    from har.report_data import Stat
-
     scores = {}
     for key, label in (("test/accuracy", "test accuracy"), ("test/macro_f1", "test macro F1")):
         stat = Stat([v for t in perm.winners if (v := t.value(key)) is not None])

@@ -13,6 +13,15 @@ from har.errors import BadInput
 SEED_PARAM = "train.seed"
 
 
+def count_outcomes(outcomes: list[str]) -> dict[str, int]:
+    """Ended trials by how they ended (the ``har.outcome`` values that har.tune writes)."""
+    return {
+        "finished": sum(o in ("completed", "early-stopped") for o in outcomes),
+        "pruned": outcomes.count("pruned by ASHA"),
+        "failed": outcomes.count("failed"),
+    }
+
+
 @dataclass
 class Trial:
     run_id: str
@@ -89,13 +98,7 @@ class PermutationReport:
     trials: list[Trial] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
-        outcomes = [t.outcome for t in self.trials]
-        return {
-            "trials": len(outcomes),
-            "finished": sum(o in ("completed", "early-stopped") for o in outcomes),
-            "pruned": outcomes.count("pruned by ASHA"),
-            "failed": outcomes.count("failed"),
-        }
+        return {"trials": len(self.trials), **count_outcomes([t.outcome for t in self.trials])}
 
 
 @dataclass
