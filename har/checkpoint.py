@@ -17,7 +17,7 @@ from torch import nn
 
 from har.atomic import atomic_dir
 from har.errors import BadInput
-from har.models import build
+from har.models import build, restore_hparams
 
 WEIGHTS = "model.pt"
 INFO = "checkpoint.json"
@@ -55,9 +55,8 @@ def load_checkpoint(
     missing = [k for k in REQUIRED if k not in info]
     if missing:
         raise BadInput(f"{folder / INFO}: key {missing[0]!r} missing; the checkpoint is incomplete")
-    model = build(
-        info["model"], len(info["channels"]), len(info["classes"]), info["window"], **info["hparams"]
-    )
+    hparams = restore_hparams(info["model"], info["hparams"])  # no pretrained file: ours replace them
+    model = build(info["model"], len(info["channels"]), len(info["classes"]), info["window"], **hparams)
     state = torch.load(folder / WEIGHTS, map_location=map_location, weights_only=True)
     model.load_state_dict(state)
     model.eval()

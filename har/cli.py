@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -71,19 +72,23 @@ def data_list(params: ParamsOpt = Path("params.yaml")) -> None:
         table.add_column(col, no_wrap=col in ("name", "window", "status"))
     for name in dataset_names(load_params(params)):
         spec = resolve(name, params)
-        w = spec.window
         if (settings.prepared_dir / name / "meta.json").is_file():
             status = "prepared"
         elif (settings.raw_dir / name).is_dir():
             status = "fetched"
         else:
             status = "-"
+        if spec.window is None:  # images
+            crop = spec.options.get("crop", 224)
+            rate, window = "-", f"images {crop}x{crop}"
+        else:
+            rate, window = f"{spec.rate_hz:g}", f"{spec.window.size}/{spec.window.step} {spec.window.label}"
         table.add_row(
             name,
-            f"{spec.rate_hz:g}",
+            rate,
             str(len(spec.channels)),
             str(len(expected_classes(spec, params))),
-            f"{w.size}/{w.step} {w.label}",
+            window,
             ", ".join(spec.groups),
             status,
         )
@@ -127,14 +132,17 @@ def data_info(
         facts.add_row("file checksums", f"har/data/checksums/{spec.checksums}")
     facts.add_row("citation", spec.citation)
     facts.add_row("licence", spec.licence)
-    facts.add_row("rate", f"{spec.rate_hz:g} Hz")
+    facts.add_row("kind", spec.kind)
+    if spec.rate_hz is not None:
+        facts.add_row("rate", f"{spec.rate_hz:g} Hz")
     facts.add_row("groups", "\n".join(f"{g} ({len(c)}): {', '.join(c)}" for g, c in spec.groups.items()))
     classes = expected_classes(spec, params)
-    facts.add_row("classes", f"{len(classes)}: {', '.join(classes)}")
+    facts.add_row("classes", f"{len(classes)}: {', '.join(classes)}" if classes else "the class folder names")
     w = spec.window
-    facts.add_row(
-        "window", f"{w.size} samples ({w.size / spec.rate_hz:g} s), step {w.step}, label: {w.label}"
-    )
+    if w is not None and spec.rate_hz is not None:
+        facts.add_row(
+            "window", f"{w.size} samples ({w.size / spec.rate_hz:g} s), step {w.step}, label: {w.label}"
+        )
     facts.add_row("split", spec.split.rule)
     if spec.split.folds:
         facts.add_row("folds", " | ".join(",".join(map(str, f)) for f in spec.split.folds))
@@ -148,6 +156,9 @@ def data_info(
     folder = settings.prepared_dir / name
     if not (folder / "meta.json").is_file():
         out.print(f"\nnot prepared yet: run [bold]har data prepare {name}[/bold]")
+        return
+    if spec.kind == "images":
+        _image_counts(folder)
         return
     from har.data.prepared import load_prepared
 
@@ -165,6 +176,22 @@ def data_info(
     out.print(counts)
     split = meta["split"]
     out.print(f"train subjects: {split['train_subjects']}\ntest subjects: {split['test_subjects']}")
+
+
+def _image_counts(folder: Path) -> None:
+    """Per-class image counts of a prepared image dataset (train / val / test)."""
+    meta = json.loads((folder / "meta.json").read_text())
+    image, images = meta["image"], meta["split"]["images"]
+    out.print(f"\nprepared in {folder}: {meta['shape'][0]} images, stored {image['size']}x{image['size']} "
+              f"({image['encoding']}, {meta['bytes'] / 1e6:.1f} MB), model input {image['crop']}x{image['crop']}")  # fmt: skip
+    counts = Table(title=f"images per class and split ({meta['split']['by']}, seed {meta['split']['seed']})")
+    counts.add_column("class")
+    for part in ("train", "val", "test"):
+        counts.add_column(f"{part} ({images[part]})", justify="right")
+    for i, cls in enumerate(meta["classes"]):
+        counts.add_row(cls, *(str(meta["class_counts"][p][i]) for p in ("train", "val", "test")))
+    out.print(counts)
+    out.print(f"split of every file: {folder / 'index.csv'}")
 
 
 @data_app.command("fetch")
@@ -202,6 +229,20 @@ def data_prepare(name: NameArg, params: ParamsOpt = Path("params.yaml")) -> None
     spec = resolve(name, params)
     settings = data_settings(params)
     start = time.perf_counter()
+    if spec.kind == "images":
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=err, transient=True) as bar:
+            task = bar.add_task(f"resizing {name} images", total=None)
+            target = prepare(spec, settings.raw_dir / name, settings.prepared_dir, params,
+                             progress=lambda done, total: bar.update(task, completed=done, total=total))  # fmt: skip
+        meta = json.loads((target / "meta.json").read_text())
+        images = meta["split"]["images"]
+        out.print(f"prepared {name} -> {target}: {meta['shape'][0]} images of {len(meta['classes'])} classes, "
+                  f"{images['train']} train / {images['val']} val / {images['test']} test "
+                  f"({time.perf_counter() - start:.1f} s)")  # fmt: skip
+        return
     with err.status(f"preparing {name} from {settings.raw_dir / name} ..."):
         target = prepare(spec, settings.raw_dir / name, settings.prepared_dir, params)
     from har.data.prepared import load_prepared
@@ -254,11 +295,11 @@ def models_zoo(
         table.add_column(col, justify="right" if col == "parameters" else "left")
     for name in model_names():
         item = entry(name)
-        table.add_row(
-            name, "(defaults)", f"{count_parameters(build(name, channels, classes, window)):,}", item.summary
-        )
+        shape = (3, classes, 224) if item.inputs == "images" else (channels, classes, window)
+        summary = item.summary + (" [images 224x224]" if item.inputs == "images" else "")
+        table.add_row(name, "(defaults)", f"{count_parameters(build(name, *shape)):,}", summary)
         for p in item.presets.values():
-            params = count_parameters(build(name, channels, classes, window, **p.hparams))
+            params = count_parameters(build(name, *shape, **p.hparams))
             table.add_row("", f"{name}:{p.name}", f"{params:,}", p.published)
     out.print(table)
 

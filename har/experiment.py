@@ -5,6 +5,7 @@ Shared by ``har train``, ``har evaluate --repeats``, the benchmarks and (later) 
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,11 @@ def run(
         prepared_dir, spec.dataset, spec.sensors, spec.val_fraction, spec.split_seed
     )
     seed_everything(cfg.seed)  # the initial weights depend on the seed too, not on earlier runs
+    from har.models.vision import scratch_note
+
+    note = scratch_note(spec.model, hparams)
+    if note:
+        print(note, file=sys.stderr, flush=True)
     model = build(spec.model, len(data.channels), len(data.classes), data.window, **hparams)
     result = fit(
         model, data.splits["train"], data.splits["val"], data.classes, cfg, report=report, on_batch=on_batch
@@ -109,6 +115,8 @@ def make_checkpoint_info(
 ) -> dict[str, Any]:
     return {
         "model": spec.model,
+        "kind": data.kind,  # windows | images
+        "image": data.reader_options if data.kind == "images" else None,  # size (resize), crop
         "preset": spec.preset,
         "hparams": hparams,
         "dataset": data.dataset,

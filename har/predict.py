@@ -453,6 +453,7 @@ def predict_file(
     tracking_uri: str | None = None,
     device: str = "cpu",
     params_path: Path | str = "params.yaml",
+    checkpoint: Path | None = None,
 ) -> PredictRun:
     """``har predict``: resolve the model, check and window the recording, classify, write the output.
 
@@ -465,7 +466,7 @@ def predict_file(
         raise BadInput(f"--output {target}: is the input file; choose another output")
     if step is not None and step < 1:
         raise BadInput(f"--step {step}: must be at least 1 sample")
-    folder = resolve_model(model_ref, tracking_uri)
+    folder = checkpoint or resolve_model(model_ref, tracking_uri)
     info = read_info(folder)
     table = read_table(input_path)
     signals = recording_signals(table, info, input_path, rate, params_path)

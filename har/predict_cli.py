@@ -32,9 +32,10 @@ def predict_cmd(
         typer.Option(
             "--input",
             "-i",
-            help="Recording (.csv, .csv.gz or .parquet): one column per channel at the dataset's rate; "
-            "either the model's channels or, for UCI HAPT, raw acc_x..z (g) and gyro_x..z (rad/s); "
-            "optional time column in seconds.",
+            help="Sensor models: a recording (.csv, .csv.gz or .parquet), one column per channel at the "
+            "dataset's rate; either the model's channels or, for UCI HAPT, raw acc_x..z (g) and gyro_x..z "
+            "(rad/s); optional time column in seconds. Image models: an image, a folder of images or a "
+            "video (.mp4, .avi, ...), classified frame by frame.",
         ),
     ],
     output: Annotated[
@@ -72,21 +73,43 @@ def predict_cmd(
             "--params", help="params.yaml whose reader options (UCI HAPT filters) apply to raw input."
         ),
     ] = Path("params.yaml"),
+    smooth: Annotated[
+        int,
+        typer.Option(
+            "--smooth",
+            help="Video: frames over which class probabilities are averaged for the smoothed labels.",
+        ),
+    ] = 5,
+    video_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--video-out", help="Video: also write it annotated with the smoothed label (.mp4, .avi)."
+        ),
+    ] = None,
 ) -> None:
     """Classify a recording window by window with a trained model: labels and class probabilities.
 
     Every window of the model's length (step: --step) gets one label and one probability per class,
     written as CSV or JSON. The recording must match the model's channels and sampling rate (errors
-    say what to fix); nothing is resampled. See docs/predict.md."""
+    say what to fix); nothing is resampled. An image model labels an image, every image of a folder,
+    or every frame of a video (plus a smoothed label track, optionally drawn on the video).
+    See docs/predict.md."""
     from har.errors import BadInput
-    from har.predict import STDOUT, predict_file
+    from har.predict import STDOUT, predict_file, read_info, resolve_model
 
     if device not in ("cpu", "cuda", "auto"):
         raise BadInput(f"--device {device!r}: choose cpu, cuda or auto")
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    folder = resolve_model(model, uri)
+    info = read_info(folder)
+    if info.get("kind") == "images":
+        _predict_media(folder, model, info, input_path, output, smooth, video_out, device)
+        return
+    _refuse_media_for_sensor_model(input_path, info, video_out)
     result = predict_file(
-        model, input_path, output, step=step, rate=rate, tracking_uri=uri, device=device, params_path=params
-    )
+        model, input_path, output, step=step, rate=rate, tracking_uri=uri, device=device, params_path=params,
+        checkpoint=folder,
+    )  # fmt: skip
     to_stdout = str(result.output) == STDOUT
     console = Console(stderr=to_stdout)
     pred, signals, info = result.predictions, result.signals, result.info
@@ -111,3 +134,41 @@ def predict_cmd(
         table.add_row(label, str(count), f"{count / len(pred.starts):.0%}")
     console.print(table)
     console.print(f"predictions: {'stdout' if to_stdout else result.output}", highlight=False)
+
+
+def _refuse_media_for_sensor_model(input_path: Path, info: dict, video_out: Path | None) -> None:
+    from har.data.formats.image_folder import IMAGE_SUFFIXES
+    from har.errors import BadInput
+    from har.predict_media import VIDEO_SUFFIXES
+
+    media = input_path.is_dir() or input_path.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES
+    if media or video_out is not None:
+        raise BadInput(
+            f"--input {input_path}: model {info['model']} classifies sensor windows of {info['dataset']}; "
+            "give a recording (.csv, .csv.gz or .parquet) and no --video-out"
+        )
+
+
+def _predict_media(folder: Path, reference: str, info: dict, input_path: Path, output: str | None, smooth: int,
+                   video_out: Path | None, device: str) -> None:  # fmt: skip
+    from har.predict import STDOUT
+    from har.predict_media import predict_media_file
+
+    pred, target = predict_media_file(folder, reference, input_path, output, smooth, video_out, device)
+    console = Console(stderr=str(target) == STDOUT)
+    what = {"image": "1 image", "folder": f"{len(pred.names)} images", "video": f"{len(pred.names)} frames"}
+    console.print(f"{what[pred.kind]} of {input_path}; model {info['model']} on {info['dataset']} ({folder})",
+                  highlight=False)  # fmt: skip
+    table = Table(
+        title="predicted labels" + (f" (smoothed over {smooth} frames)" if pred.kind == "video" else "")
+    )
+    table.add_column("label")
+    table.add_column("frames" if pred.kind == "video" else "images", justify="right")
+    table.add_column("share", justify="right")
+    total = len(pred.names)
+    for label, count in sorted(pred.label_counts().items(), key=lambda kv: -kv[1]):
+        table.add_row(label, str(count), f"{count / total:.0%}")
+    console.print(table)
+    console.print(f"predictions: {'stdout' if str(target) == STDOUT else target}", highlight=False)
+    if video_out is not None:
+        console.print(f"annotated video: {video_out}", highlight=False)

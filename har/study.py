@@ -325,7 +325,7 @@ def _check_params_entry(spec: StudySpec, path: Path, params_path: Path) -> None:
 def _check_against_registries(spec: StudySpec, path: Path, params_path: Path) -> None:
     """Names that pydantic cannot know: datasets, sensor groups, models, presets, hyper-parameters."""
     from har.data.registry import resolve as resolve_dataset
-    from har.models import defaults, model_names
+    from har.models import defaults, entry, model_names
     from har.models import preset as get_preset
     from har.sensors import canonical
     from har.train import TrainConfig
@@ -345,6 +345,13 @@ def _check_against_registries(spec: StudySpec, path: Path, params_path: Path) ->
     for name, choice in spec.models.items():
         if name not in model_names():
             raise BadInput(f"{path}: models.{name}: unknown model (known: {', '.join(model_names())})")
+        reads = "images" if dataset.kind == "images" else "windows"
+        if entry(name).inputs != reads:
+            fitting = ", ".join(m for m in model_names() if entry(m).inputs == reads)
+            raise BadInput(
+                f"{path}: models.{name}: reads {entry(name).inputs} but dataset {spec.dataset!r} holds {reads} "
+                f"(models for {reads}: {fitting})"
+            )
         if choice.preset is not None:
             try:
                 get_preset(f"{name}:{choice.preset}")

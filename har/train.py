@@ -53,8 +53,14 @@ class TrainConfig(BaseModel):
         default_factory=list, description="training-time augmentations (har.augment), e.g. scale, jitter=0.03"
     )
     label_smoothing: float = Field(0.0, ge=0, lt=1, description="label smoothing of the training loss")
-    schedule: Literal["plateau", "cosine"] = "plateau"
+    schedule: Literal["plateau", "cosine", "step", "none"] = "plateau"
     warmup_epochs: int = Field(0, ge=0, description="cosine schedule: linear warm-up epochs")
+    step_epochs: int = Field(7, gt=0, description="step schedule: epochs between learning-rate drops")
+    step_gamma: float = Field(0.1, gt=0, lt=1, description="step schedule: factor of each drop")
+    image_augment: Literal["none", "flip", "published", "strong"] = Field(
+        "published", description="image datasets: training augmentation (har.image_data)"
+    )
+    loader_workers: int = Field(0, ge=0, description="image datasets: decoding processes (0: in the trainer)")
 
     @field_validator("augment")
     @classmethod
@@ -121,8 +127,10 @@ def _class_weights(y: np.ndarray, n_classes: int, mode: str) -> torch.Tensor | N
 def predict_logits(
     model: nn.Module, X: np.ndarray, batch_size: int = 512, device: torch.device | None = None
 ) -> np.ndarray:
-    """Logits [N, K] for normalised windows X [N, T, C], in eval mode."""
+    """Logits [N, K] for normalised windows X [N, T, C] (or an image set), in eval mode."""
     device = device or next(model.parameters()).device
+    if not isinstance(X, np.ndarray):  # images: decoded per batch, large activations
+        batch_size = min(batch_size, 64)
     model.eval()
     out = [
         model(torch.from_numpy(X[i : i + batch_size]).to(device)).float().cpu()
@@ -175,7 +183,9 @@ def fit(
         torch.set_num_threads(cfg.num_threads)
     device = pick_device(cfg.device)
     model.to(device)
-    X_train, y_train = torch.from_numpy(train[0]), torch.from_numpy(train[1])
+    lazy = not isinstance(train[0], np.ndarray)  # images: decoded and augmented batch by batch
+    X_train = train[0] if lazy else torch.from_numpy(train[0])
+    y_train = torch.from_numpy(train[1])
     weights = _class_weights(train[1], len(classes), cfg.class_weighting)
     loss_fn = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(device))
     optimizer = _optimizer(model, cfg)
@@ -222,10 +232,15 @@ def fit(
         model.train()
         order = torch.randperm(len(X_train), generator=generator)
         total, seen = 0.0, 0
-        for b in range(n_batches):
-            idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-            xb, yb = X_train[idx].to(device, non_blocking=True), y_train[idx].to(device, non_blocking=True)
-            xb = augment.apply(xb, cfg.augment, generator)  # no random draws when cfg.augment is empty
+        chunks = [order[b * cfg.batch_size : (b + 1) * cfg.batch_size] for b in range(n_batches)]
+        if lazy:
+            seed = int(torch.randint(2**31 - 1, (1,), generator=generator)) if cfg.loader_workers else 0
+            images = X_train.loader(chunks, cfg.image_augment, cfg.loader_workers, seed)
+        for b, idx in enumerate(chunks):
+            xb = next(images) if lazy else X_train[idx]
+            xb, yb = xb.to(device, non_blocking=True), y_train[idx].to(device, non_blocking=True)
+            if not lazy:
+                xb = augment.apply(xb, cfg.augment, generator)  # no random draws when cfg.augment is empty
             schedule.set_lr(optimizer, cfg, epoch, b, n_batches)  # cosine only; plateau steps per epoch
             optimizer.zero_grad(set_to_none=True)
             loss = nn.functional.cross_entropy(
@@ -258,7 +273,8 @@ def fit(
             "epoch_seconds": epoch_times[-1],
         }
         history.append(row)
-        scheduler.step(row["val/loss"])
+        if cfg.schedule == "plateau":
+            scheduler.step(row["val/loss"])
         if _improved(row[cfg.monitor], best_value, mode):
             best_value, best_epoch, since_best = row[cfg.monitor], epoch, 0
             best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})

@@ -32,13 +32,20 @@ class TrainData:
     val_subjects: list[int]
     data_version: str
     reader_options: dict = field(default_factory=dict)  # how prepare derived the channels (for raw input)
+    kind: str = "windows"  # or "images": splits hold (har.image_data.ImageSet, labels)
+
+    def input_shape(self) -> tuple[int, ...]:
+        """One example's shape as the model takes it: [window, channels] or [3, crop, crop]."""
+        if self.kind == "images":
+            return (len(self.channels), self.window, self.window)
+        return (self.window, len(self.channels))
 
     def normalise(self, X: np.ndarray) -> np.ndarray:
         return ((X - self.mean) / self.std).astype(np.float32)
 
 
-def data_version(folder: Path) -> str:
-    """The DVC md5 of the prepared folder when dvc.lock records it, else a sha256 of meta.json + y.npy."""
+def data_version(folder: Path, files: tuple[str, ...] = ("y.npy",)) -> str:
+    """The DVC md5 of the prepared folder when dvc.lock records it, else a sha256 of meta.json + files."""
     import hashlib
 
     lock = Path("dvc.lock")
@@ -50,7 +57,7 @@ def data_version(folder: Path) -> str:
             for out in stage.get("outs", []):
                 if Path(out.get("path", "")) == folder:
                     return f"dvc-md5:{out.get('md5')}"
-    digest = hashlib.sha256((folder / "meta.json").read_bytes() + (folder / "y.npy").read_bytes())
+    digest = hashlib.sha256(b"".join((folder / name).read_bytes() for name in ("meta.json", *files)))
     return f"sha256:{digest.hexdigest()[:16]}"
 
 
@@ -60,6 +67,10 @@ def load_train_data(
     folder = prepared_dir / dataset
     if not (folder / "meta.json").is_file():
         raise BadInput(f"{folder}: not prepared; run 'har data prepare {dataset}'")
+    from har.image_data import is_image_folder, load_image_data
+
+    if is_image_folder(folder):  # images: the stratified split stored by prepare (no subjects)
+        return load_image_data(prepared_dir, dataset, sensors)
     data = load_prepared(folder)
     meta = data.meta
     sensors = canonical(sensors, meta["groups"], dataset)

@@ -71,7 +71,10 @@ def run_trial(config: dict[str, Any], payload: dict[str, Any]) -> None:
     model = build(setup.model, len(data.channels), len(data.classes), data.window, **hparams)
     fixed = {
         "parameters": count_parameters(model),
-        "latency_ms": latency_ms(model, data.window, len(data.channels), calls=30, warmup=3),
+        "latency_ms": latency_ms(
+            model, data.window, len(data.channels), calls=10 if data.kind == "images" else 30, warmup=3,
+            shape=data.input_shape(),
+        ),
         "node_id": ray.get_runtime_context().get_node_id(),
     }
     resume = None
@@ -505,10 +508,14 @@ def _run_permutation(
     )
     name = f"{study.name}-{study_run}-{perm.replace('+', '_')}"
     path = f"{storage.rstrip('/')}/{name}"
+    held_out = f"val subjects {data.val_subjects}" if data.kind == "windows" else "stratified split of prepare"
+    unit = "images" if data.kind == "images" else "windows"
     print(
-        f"[{perm}] {len(data.splits['train'][1])} train / {len(data.splits['val'][1])} val windows "
-        f"(val subjects {data.val_subjects}); Tune experiment {path}"
+        f"[{perm}] {len(data.splits['train'][1])} train / {len(data.splits['val'][1])} val {unit} "
+        f"({held_out}); Tune experiment {path}"
     )
+    if data.kind == "images":
+        _scratch_notes(study, perm)
     progress = StudyProgress(study, perm, live=options.live)
     if options.resume and tune.Tuner.can_restore(path):
         tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=False)
@@ -583,6 +590,17 @@ def _run_permutation(
     client.set_tag(parent_id, "har.status", "complete")
     client.set_terminated(parent_id, status="FINISHED")
     return outcome
+
+
+def _scratch_notes(study: StudySpec, perm: str) -> None:
+    """Say which image backbones of the study start from random weights (no 'weights' given)."""
+    from har.models.vision import scratch_note
+
+    for name, choice in study.models.items():
+        fixed = {k: v for k, v in choice.space.items() if not hasattr(v, "suggest")}
+        note = scratch_note(name, fixed)
+        if note:
+            print(f"[{perm}] {note}", flush=True)
 
 
 def _close_runs(client, uri: str, experiment_id: str, parent_id: str, progress: StudyProgress,
@@ -683,7 +701,7 @@ def _finish_winner(study, perm, best, data, client, experiment_id, parent_id, op
 
     from har.experiment import RunSpec, make_checkpoint_info, resolve
     from har.metrics import scalars
-    from har.models import build, count_parameters
+    from har.models import build, count_parameters, restore_hparams
     from har.tracking import find_runs, git_commit, log_winner, model_name, register
     from har.train import evaluate
 
@@ -701,7 +719,9 @@ def _finish_winner(study, perm, best, data, client, experiment_id, parent_id, op
     hparams, cfg = resolve(spec)
     with best.checkpoint.as_directory() as folder:
         state = torch.load(Path(folder) / STATE_FILE, weights_only=True)
-    model = build(setup.model, len(data.channels), len(data.classes), data.window, **hparams)
+    model = build(
+        setup.model, len(data.channels), len(data.classes), data.window, **restore_hparams(setup.model, hparams)
+    )
     model.load_state_dict(state["best_state"])
     val = evaluate(model, *data.splits["val"], data.classes, "val/")
     test = evaluate(model, *data.splits["test"], data.classes, "test/")  # the one test evaluation
@@ -789,6 +809,10 @@ def score_checkpoint(folder: Path, data, score_key: str) -> float:
     model, info = load_checkpoint(folder)
     check_channels(info, data.channels, str(folder))
     X, y = data.splits["test"]
+    if data.kind == "images":  # the same transform for every image model (ImageNet statistics)
+        if int(info["window"]) != data.window:
+            raise BadInput(f"{folder}: the champion reads {info['window']}-pixel crops, this split {data.window}")
+        return float(evaluate(model, X, y, info["classes"], "test/")[score_key])
     raw = X * data.std + data.mean
     mean = np.asarray(info["normalization"]["mean"], dtype=np.float32)
     std = np.asarray(info["normalization"]["std"], dtype=np.float32)

@@ -5,6 +5,7 @@ MLflow server restart is in tests/test_tracking_server.py.)"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -46,10 +47,26 @@ def start_cluster(port: int, victim_port: int | None = None) -> None:
         assert started.returncode == 0, started.stderr
 
 
-def stop_cluster() -> None:
-    subprocess.run(
-        [str(BIN / "ray"), "stop", "--force"], capture_output=True, env={**env(), **RAY_ENV}, timeout=120
-    )
+def stop_cluster(port: int) -> None:
+    """Kill this cluster only (its GCS on ``port``, every process of its Ray session, and their
+    children), never another test's Ray: ``ray stop --force`` would kill every Ray on the machine."""
+    session = None
+    for proc in psutil.process_iter(["cmdline"]):
+        args = proc.info["cmdline"] or []
+        if f"--gcs_server_port={port}" in args:
+            session = next((a.split("=", 1)[1] for a in args if a.startswith("--session-name=")), None)
+    if session is None:
+        return
+    doomed: dict[int, psutil.Process] = {}
+    for proc in psutil.process_iter(["cmdline"]):
+        if any(session in arg for arg in proc.info["cmdline"] or []):
+            with contextlib.suppress(psutil.Error):
+                for member in (proc, *proc.children(recursive=True)):
+                    doomed[member.pid] = member
+    for proc in doomed.values():
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(list(doomed.values()), timeout=20)
 
 
 @pytest.mark.slow
@@ -62,7 +79,7 @@ def test_a_killed_driver_resumes_on_the_cluster_and_trials_ran_on_both_nodes(
         kill_driver_then_resume(project, "driverloss", "--address", f"127.0.0.1:{port}",
                                 "--storage-path", str(tmp_path / "shared"))  # fmt: skip
     finally:
-        stop_cluster()
+        stop_cluster(port)
     # the study ran on the cluster: trials on both worker nodes, Tune's storage where it was told
     children = [r for r in runs(project, "driverloss") if r.get("har.role") == "trial"]
     assert len({c.get("ray.node_id") for c in children} - {None}) == 2
@@ -132,7 +149,7 @@ def test_a_killed_worker_node_loses_trials_that_are_retried(project: Path, tmp_p
     finally:
         if driver is not None and driver.poll() is None:
             driver.kill()
-        stop_cluster()
+        stop_cluster(port)
     children = [r for r in runs(project, "nodeloss") if r.get("har.role") == "trial"]
     assert len(children) == 4 and len({c["ray.trial_id"] for c in children}) == 4  # one run per trial
     assert not [c for c in children if c["status"] == "RUNNING"]

@@ -471,3 +471,43 @@ def test_multi_objective_search_and_pareto_front(tmp_path: Path) -> None:
     front = _pareto(spec, results)
     # (0.80, 2.0) is dominated by (0.85, 1.0); (0.90, 6.0) by (0.90, 5.0)
     assert [(p["val/macro_f1"], p["latency_ms"]) for p in front] == [(0.85, 1.0), (0.90, 5.0), (0.95, 9.0)]
+
+
+@pytest.mark.slow
+def test_an_image_study_tunes_registers_and_predicts(tmp_path: Path) -> None:
+    """Issue 7: an image study runs the same `har tune` path (Ray Tune + Optuna, MLflow, registry):
+    two backbones on synthetic shapes, the winner registered as har-shapes-rgb@champion, and
+    `har predict` with that reference labels an image."""
+    from tests.synthetic_media import draw
+    from tests.test_images import image_project
+
+    root = image_project(tmp_path / "project")
+    for step in ("fetch", "prepare"):
+        assert har("data", step, "shapes", cwd=root).returncode == 0
+    (root / "pipelines").mkdir()
+    write_study(root, "shapes", {
+        "dataset": "shapes", "permutations": ["rgb"], "metric": "val/accuracy",
+        "models": {"resnet18": {"space": {"fine_tune": True}}, "mobilenet_v3_small": {}},
+        "train": {"lr": {"loguniform": [1.0e-3, 5.0e-3]}, "batch_size": 16, "image_augment": "flip",
+                  "schedule": {"choice": ["step", "cosine"]}, "step_epochs": 3},
+        "budget": {"trials": 2, "max_epochs": 4, "grace_period": 4, "retries": 0},
+        "resources": {"cpu": 1}, "concurrency": 2, "seed": 0,
+    })  # fmt: skip
+    proc = tune(root, "--study", "shapes")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "training from scratch" in proc.stdout and "stratified split of prepare" in proc.stdout
+    study_runs = runs(root, "shapes")
+    assert len([r for r in study_runs if r.get("har.role") == "parent"]) == 1
+    children = [r for r in study_runs if "ray.trial_id" in r]
+    assert len(children) == 2 and all(r["status"] == "FINISHED" for r in children)
+    assert {r["har.model"] for r in children} <= {"resnet18", "mobilenet_v3_small"}
+    alias, versions = champion(root, "har-shapes-rgb")
+    assert alias == "1" and versions == ["1"]
+    metrics = json.loads((root / "runs" / "shapes" / "metrics.json").read_text())["permutations"]["rgb"]
+    assert metrics["test/accuracy"] > 0.5, metrics  # 4 epochs from scratch: well above chance (1/3)
+    draw("red circle", np.random.default_rng(3), 48).save(tmp_path / "one.png")
+    pred = har("predict", "--model", "har-shapes-rgb@champion", "--input", str(tmp_path / "one.png"),
+               cwd=root, extra_env={"MLFLOW_TRACKING_URI": "sqlite:///mlflow.db"})  # fmt: skip
+    assert pred.returncode == 0, pred.stderr
+    row = pd.read_csv(tmp_path / "one.predictions.csv").iloc[0]
+    assert row["label"] in ("red circle", "green square", "blue triangle") and 0 < row["probability"] <= 1

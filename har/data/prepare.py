@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +50,17 @@ def reference_comparison(spec: DatasetSpec, windows: dict[str, int]) -> dict[str
 
 
 def prepare(
-    spec: DatasetSpec, raw_root: Path, out_dir: Path, params_path: Path | str = "params.yaml"
+    spec: DatasetSpec,
+    raw_root: Path,
+    out_dir: Path,
+    params_path: Path | str = "params.yaml",
+    progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Read, window, split and normalise one dataset; write it atomically to ``out_dir/<name>``."""
+    if spec.kind == "images":
+        from har.data.prepare_images import prepare_images
+
+        return prepare_images(spec, raw_root, out_dir, params_path, progress)
     if not raw_root.is_dir():
         raise BadInput(f"{raw_root}: not found; run 'har data fetch {spec.name}' first")
     options = reader_options(spec, params_path)

@@ -71,6 +71,15 @@ OPP_GESTURES = {
 }  # fmt: skip
 OPP_LOCOMOTION = {0: "Null", 1: "Stand", 2: "Walk", 4: "Sit", 5: "Lie"}
 
+# Workout/Exercise Images: the 22 class folders of the Kaggle dataset, named as published.
+WORKOUT_CLASSES = [
+    "barbell biceps curl", "lat pulldown", "pull up", "leg extension", "plank", "lateral raises", "deadlift",
+    "chest fly machine", "push up", "tricep dips", "hip thrust", "decline bench press", "squat",
+    "shoulder press", "t bar row", "tricep pushdown", "russian twist", "romanian deadlift", "bench press",
+    "hammer curl", "leg raises", "incline bench press",
+]  # fmt: skip
+IMAGE_GROUPS = {"rgb": ["red", "green", "blue"]}
+
 
 def _builtin() -> dict[str, DatasetSpec]:
     uci_common: dict[str, Any] = {
@@ -234,7 +243,34 @@ def _builtin() -> dict[str, DatasetSpec]:
         ),
         notes="Channels ax, ay, az (g) and wx, wy, wz (gyroscope) renamed acc_* and gyro_*; 2 s windows.",
     )
-    return {s.name: s for s in (sample, hapt, uci_har, myogym, opportunity, watch)}
+    workout_images = DatasetSpec(
+        name="workout_images",
+        kind="images",
+        title="Workout/Exercise Images (Kaggle): about 13,900 images of 22 gym exercises, one folder each",
+        format="image_folder",
+        homepage="https://www.kaggle.com/datasets/hasyimabdillah/workoutexercises-images",
+        sources=[
+            Source(
+                url="https://www.kaggle.com/api/v1/datasets/download/hasyimabdillah/workoutexercises-images",
+                filename="workoutexercises-images.zip",
+                note="Kaggle serves it only to signed-in users (API token), and publishes no checksum: "
+                "download the zip yourself and put it (or its extracted class folders) in "
+                "$HAR_DATA_MIRROR/workout_images/",
+            )
+        ],
+        citation="Workout/Exercise Images dataset, Kaggle (hasyimabdillah); used by the DebuggerCafe "
+        "tutorial 'Workout Recognition using CNN and Deep Learning' (ResNet-50, 98.8% validation accuracy).",
+        licence="as stated on the Kaggle page; images collected from public videos",
+        channels=list(IMAGE_GROUPS["rgb"]),
+        groups=IMAGE_GROUPS,
+        classes=sorted(WORKOUT_CLASSES),
+        split=SplitSpec(rule="stratified random split by class: 80% train, 10% validation, 10% test (seeded)"),
+        options={"size": 256, "crop": 224, "val_fraction": 0.1, "test_fraction": 0.1, "seed": 0},
+        notes="Almost all images are frames of videos, so neighbouring frames are near-duplicates and a random "
+        "split leaks them across train and test: read test accuracy as an upper bound (the tutorial used a "
+        "random 90/10 train/validation split).",
+    )
+    return {s.name: s for s in (sample, hapt, uci_har, myogym, opportunity, watch, workout_images)}
 
 
 BUILTIN: dict[str, DatasetSpec] = _builtin()
@@ -288,6 +324,8 @@ def resolve(name: str, params_path: Path = Path("params.yaml")) -> DatasetSpec:
             return DatasetSpec.model_validate(_merge(base, overrides))
         except ValidationError as exc:
             raise BadInput(validation_message(params_path, f"datasets.{name}", exc)) from exc
+    if overrides.get("format") == "image_folder":
+        return _custom_images(name, overrides, params_path)
     if overrides.get("format") == "custom":
         from har.data.formats.custom import load_custom_spec
 
@@ -295,5 +333,36 @@ def resolve(name: str, params_path: Path = Path("params.yaml")) -> DatasetSpec:
     known = ", ".join(dataset_names(params))
     raise BadInput(
         f"unknown dataset {name!r} (known: {known}); declare your own under 'datasets:' in {params_path} "
-        "with format: custom"
+        "with format: custom (recordings) or format: image_folder (one folder of images per class)"
     )
+
+
+def _custom_images(name: str, entry: dict[str, Any], params_path: Path) -> DatasetSpec:
+    """Your own class-per-folder images: ``{format: image_folder, source: path, options: {...}}``."""
+    unknown = sorted(set(entry) - {"format", "source", "options", "title", "classes"})
+    if unknown:
+        raise BadInput(f"{params_path}: datasets.{name}.{unknown[0]} is not a known key for an image dataset "
+                       "(allowed: format, source, options, title, classes)")  # fmt: skip
+    if "source" not in entry:
+        raise BadInput(f"{params_path}: datasets.{name}.source is missing; name the folder holding one folder "
+                       "of images per class")  # fmt: skip
+    folder = Path(str(entry["source"]))
+    if not folder.is_absolute():  # relative to the params file, like every path in it
+        folder = Path(params_path).parent / folder
+    try:
+        return DatasetSpec(
+            name=name,
+            kind="images",
+            title=str(entry.get("title") or f"image dataset {name}"),
+            format="image_folder",
+            bundled=str(folder),
+            citation="your own images",
+            licence="yours",
+            channels=list(IMAGE_GROUPS["rgb"]),
+            groups=IMAGE_GROUPS,
+            classes=list(entry.get("classes") or []),
+            split=SplitSpec(rule="stratified random split by class (options.val_fraction, test_fraction, seed)"),
+            options=dict(entry.get("options") or {}),
+        )
+    except ValidationError as exc:
+        raise BadInput(validation_message(params_path, f"datasets.{name}", exc)) from exc

@@ -74,13 +74,17 @@ class DatasetSpec(_Strict):
         default=None, description="file in har/data/checksums pinning the sha256 of the extracted files"
     )
     bundled: str | None = Field(default=None, description="folder in the repository holding the data")
+    kind: Literal["windows", "images"] = Field(
+        default="windows",
+        description="windows: sensor recordings cut into windows; images: one folder of images per class",
+    )
     citation: str
     licence: str
-    rate_hz: float = Field(gt=0)
+    rate_hz: float | None = Field(default=None, gt=0, description="sampling rate (sensor datasets)")
     channels: list[str]
     groups: dict[str, list[str]]
     classes: list[str]
-    window: WindowSpec
+    window: WindowSpec | None = Field(default=None, description="sliding-window cut (sensor datasets)")
     split: SplitSpec
     options: dict[str, object] = Field(default_factory=dict, description="reader options")
     reference_windows: dict[str, int] | None = Field(
@@ -94,6 +98,12 @@ class DatasetSpec(_Strict):
         if not value.replace("_", "").isalnum() or not value[0].isalpha():
             raise ValueError(f"dataset name {value!r} must be letters, digits and '_' (start with a letter)")
         return value
+
+    @model_validator(mode="after")
+    def _windows_need_rate_and_window(self) -> DatasetSpec:
+        if self.kind == "windows" and (self.rate_hz is None or self.window is None):
+            raise ValueError("a sensor dataset needs rate_hz and window")
+        return self
 
     @model_validator(mode="after")
     def _groups_cover_channels(self) -> DatasetSpec:

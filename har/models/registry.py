@@ -38,6 +38,8 @@ class ModelEntry:
     summary: str
     min_window: Callable[[dict[str, Any]], int]
     presets: dict[str, Preset]
+    inputs: str = "windows"  # "windows" [B, T, C] or "images" [B, 3, H, W]
+    init_only: tuple[str, ...] = ()  # hyper-parameters used only to initialise (pretrained weights)
 
 
 _MODELS: dict[str, ModelEntry] = {}
@@ -48,14 +50,22 @@ def register(
     summary: str,
     min_window: Callable[[dict[str, Any]], int] | None = None,
     presets: tuple[Preset, ...] = (),
+    inputs: str = "windows",
+    init_only: tuple[str, ...] = (),
 ) -> Callable[[Builder], Builder]:
-    """Register an architecture builder ``f(n_channels, n_classes, window, **hparams) -> nn.Module``."""
+    """Register an architecture builder ``f(n_channels, n_classes, window, **hparams) -> nn.Module``.
+
+    ``inputs``: what the model reads, sensor ``windows`` [B, T, C] or ``images`` [B, 3, H, W] (window =
+    image size). ``init_only``: hyper-parameters that only initialise the weights (a pretrained file);
+    a checkpoint is rebuilt without them, since its own weights replace the initial ones."""
 
     def decorate(builder: Builder) -> Builder:
         if name in _MODELS:
             raise ValueError(f"model {name!r} registered twice")
         by_name = {p.name: p for p in presets}
-        _MODELS[name] = ModelEntry(name, builder, summary, min_window or (lambda hp: 1), by_name)
+        _MODELS[name] = ModelEntry(
+            name, builder, summary, min_window or (lambda hp: 1), by_name, inputs, tuple(init_only)
+        )
         return builder
 
     return decorate
@@ -111,14 +121,23 @@ def build(name: str, n_channels: int, n_classes: int, window: int, **hparams: An
     needed = item.min_window(merged)
     if window < needed:
         raise BadInput(
-            f"model {name!r} with {_describe(merged)} needs windows of at least {needed} samples, got {window}; "
-            "choose a larger window or other hyper-parameters"
+            f"model {name!r} with {_describe(merged)} needs {_unit(item)} of at least {needed}, got {window}; "
+            "choose a larger window (crop) or other hyper-parameters"
         )
     if n_channels < 1 or n_classes < 2:
         raise BadInput(
             f"model {name!r} needs at least 1 channel and 2 classes (got {n_channels}, {n_classes})"
         )
     return item.builder(n_channels, n_classes, window, **hparams)
+
+
+def restore_hparams(name: str, hparams: dict[str, Any]) -> dict[str, Any]:
+    """``hparams`` for rebuilding a trained model whose weights are loaded next (no pretrained file)."""
+    return {k: (None if k in entry(name).init_only else v) for k, v in hparams.items()}
+
+
+def _unit(item: ModelEntry) -> str:
+    return "images (crop size)" if item.inputs == "images" else "windows (samples)"
 
 
 def _describe(hparams: dict[str, Any]) -> str:

@@ -1,6 +1,16 @@
 """Importing this module registers every architecture (one file each)."""
 
-from har.models import cnn_lstm, cnn_resbigru, convlstm, deepconvlstm, lstm, lstm_dense, res_bilstm, resnet1d
+from har.models import (
+    cnn_lstm,
+    cnn_resbigru,
+    convlstm,
+    deepconvlstm,
+    lstm,
+    lstm_dense,
+    res_bilstm,
+    resnet1d,
+    vision,
+)
 
 __all__ = [
     "cnn_lstm",
@@ -11,4 +21,5 @@ __all__ = [
     "lstm_dense",
     "res_bilstm",
     "resnet1d",
+    "vision",
 ]

@@ -1,6 +1,7 @@
 """One reader per published format. Each module defines ``Options`` (pydantic) and ``read``.
 
-``read(root, spec, options) -> ReadResult`` turns the fetched files under ``root`` into windows.
+``read(root, spec, options) -> ReadResult`` turns the fetched files under ``root`` into windows;
+``image_folder`` (image datasets) is prepared by :mod:`har.data.prepare_images` instead.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from types import ModuleType
 from har.data.windows import Windows
 from har.errors import BadInput
 
-FORMATS = ("uci_hapt", "uci_har", "myogym", "opportunity", "watch", "custom")
+FORMATS = ("uci_hapt", "uci_har", "myogym", "opportunity", "watch", "custom", "image_folder")
 
 
 @dataclass
