@@ -288,3 +288,27 @@ def test_predict_bad_media_exits_2(trained: tuple[Path, dict], tmp_path: Path, c
     assert proc.returncode == 2, proc.stderr
     assert named in one_line_error(proc)
     assert not list(tmp_path.glob("*.predictions.*")) and not (tmp_path / "x.mp4").exists()
+
+
+def test_the_split_is_a_dvc_output_that_a_param_change_reproduces(tmp_path: Path) -> None:
+    """prepare@<images> in a temporary git + DVC repo: the stored split is versioned by dvc.lock, a
+    no-op repro keeps it, and another split seed re-runs prepare (not fetch) and moves images."""
+    from tests.test_dvc import commit_project, dvc, ran
+
+    repo = image_project(tmp_path / "repo", per_class=8)
+    shutil.copy(REPO / "dvc.yaml", repo / "dvc.yaml")
+    for folder in ("har", "sample"):
+        shutil.copytree(REPO / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    commit_project(repo)
+    assert ran(dvc("repro", "prepare@shapes", cwd=repo)) == {"fetch@shapes", "prepare@shapes"}
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]["prepare@shapes"]
+    assert [o["path"] for o in lock["outs"]] == ["data/prepared/shapes"]
+    first = read_index(repo / "data" / "prepared" / "shapes")
+    assert ran(dvc("repro", "prepare@shapes", cwd=repo)) == set()
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["datasets"]["shapes"]["options"]["seed"] = 1
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    assert ran(dvc("repro", "prepare@shapes", cwd=repo)) == {"prepare@shapes"}
+    second = read_index(repo / "data" / "prepared" / "shapes")
+    assert sorted(r["file"] for r in first) == sorted(r["file"] for r in second)
+    assert [r["split"] for r in first] != [r["split"] for r in second]

@@ -26,7 +26,8 @@ SHAPES = {
     "myogym_all": (50, 14, 31),
     "watch": (100, 6, 7),
 }
-MODELS = model_names()
+MODELS = [m for m in model_names() if entry(m).inputs == "windows"]  # sensor windows [B, T, C]
+IMAGE_MODELS = [m for m in model_names() if entry(m).inputs == "images"]  # tests/test_images.py
 CASES = [
     pytest.param(name, p, shape, id=f"{name}:{p or 'defaults'}-{shape}")
     for name in MODELS
@@ -39,11 +40,23 @@ def test_every_architecture_is_registered() -> None:
     assert set(MODELS) == {
         "lstm", "res_bilstm", "lstm_dense", "cnn_lstm", "convlstm", "cnn_resbigru", "deepconvlstm", "resnet1d",
     }  # fmt: skip
+    assert set(IMAGE_MODELS) == {"resnet50", "resnet18", "mobilenet_v3_small"}
     for name in MODELS:
         assert entry(name).presets, f"{name} has no published preset"
         for p in entry(name).presets.values():
             assert p.model == name and preset(f"{name}:{p.name}") is p
             assert set(p.hparams) <= set(defaults(name)), f"{name}:{p.name} sets unknown hyper-parameters"
+
+
+@pytest.mark.parametrize("name", IMAGE_MODELS)
+def test_image_backbones_forward_and_backward_on_images(name: str) -> None:
+    torch.manual_seed(0)
+    model = build(name, 3, 22, 64)
+    logits = model(torch.randn(2, 3, 64, 64))
+    assert logits.shape == (2, 22)
+    logits.sum().backward()
+    with pytest.raises(BadInput, match="image crops of at least 32 x 32"):
+        build(name, 3, 22, 16)
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")

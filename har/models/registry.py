@@ -121,8 +121,8 @@ def build(name: str, n_channels: int, n_classes: int, window: int, **hparams: An
     needed = item.min_window(merged)
     if window < needed:
         raise BadInput(
-            f"model {name!r} with {_describe(merged)} needs {_unit(item)} of at least {needed}, got {window}; "
-            "choose a larger window (crop) or other hyper-parameters"
+            f"model {name!r} with {_describe(merged)} needs {_unit(item, needed)}, got {window}; "
+            f"choose a larger {'crop' if item.inputs == 'images' else 'window'} or other hyper-parameters"
         )
     if n_channels < 1 or n_classes < 2:
         raise BadInput(
@@ -136,8 +136,10 @@ def restore_hparams(name: str, hparams: dict[str, Any]) -> dict[str, Any]:
     return {k: (None if k in entry(name).init_only else v) for k, v in hparams.items()}
 
 
-def _unit(item: ModelEntry) -> str:
-    return "images (crop size)" if item.inputs == "images" else "windows (samples)"
+def _unit(item: ModelEntry, needed: int) -> str:
+    if item.inputs == "images":
+        return f"image crops of at least {needed} x {needed} pixels"
+    return f"windows of at least {needed} samples"
 
 
 def _describe(hparams: dict[str, Any]) -> str:
