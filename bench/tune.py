@@ -156,17 +156,17 @@ def scaling_part(args, tmp: Path) -> dict[str, Any]:
             "127.0.0.1",
         ]
         try:
-            # the daemons inherit ray start's stdout/stderr: files, never pipes that close when it exits
-            with (tmp / f"ray-start-{nodes}.log").open("ab") as log:
+            subprocess.run(
+                [ray_bin, "start", "--head", "--port", str(port), "--include-dashboard", "false", *node],
+                check=True,
+                capture_output=True,
+            )
+            if nodes == 2:
                 subprocess.run(
-                    [ray_bin, "start", "--head", "--port", str(port), "--include-dashboard", "false", *node],
-                    check=True, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                )  # fmt: skip
-                if nodes == 2:
-                    subprocess.run(
-                        [ray_bin, "start", "--address", f"127.0.0.1:{port}", *node],
-                        check=True, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    )  # fmt: skip
+                    [ray_bin, "start", "--address", f"127.0.0.1:{port}", *node],
+                    check=True,
+                    capture_output=True,
+                )
             concurrency = args.cpus_per_node * nodes
             spec = study_spec(
                 args.trials, args.epochs, concurrency, "random", False, f"bench-scaling-{nodes}"

@@ -48,6 +48,18 @@ def test_every_architecture_is_registered() -> None:
             assert set(p.hparams) <= set(defaults(name)), f"{name}:{p.name} sets unknown hyper-parameters"
 
 
+def test_importing_one_architecture_module_first_keeps_the_whole_zoo() -> None:
+    """Regression: importing har.models.vision before the zoo once left the registry with only the
+    image models, so a study's driver failed on 'unknown model lstm'."""
+    import subprocess
+    import sys
+
+    code = ("from har.models.vision import scratch_note; from har.models import model_names; "
+            "assert scratch_note('lstm', {}) is None and 'lstm' in model_names() and 'resnet50' in model_names()")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+
+
 @pytest.mark.parametrize("name", IMAGE_MODELS)
 def test_image_backbones_forward_and_backward_on_images(name: str) -> None:
     torch.manual_seed(0)

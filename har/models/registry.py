@@ -43,6 +43,7 @@ class ModelEntry:
 
 
 _MODELS: dict[str, ModelEntry] = {}
+_ZOO_LOADED = False
 
 
 def register(
@@ -72,8 +73,13 @@ def register(
 
 
 def _ensure_loaded() -> None:
-    if not _MODELS:
+    # a flag, not "is _MODELS empty": importing one architecture module on its own (har.models.vision)
+    # registers some models, and the zoo must still be imported for the others
+    global _ZOO_LOADED
+    if not _ZOO_LOADED:
         import har.models.zoo  # noqa: F401  (importing it registers every architecture)
+
+        _ZOO_LOADED = True
 
 
 def model_names() -> list[str]:
