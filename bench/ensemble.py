@@ -44,7 +44,9 @@ def member(args: tuple[str, str, int, int | None]) -> dict[str, Any]:
     spec = RunSpec("uci_hapt", "all", model, preset, train=train)
     start = time.time()
     result = run(spec, ROOT / "data" / "prepared", test=False)
-    save_checkpoint(ROOT / "runs" / "ensemble" / f"{model}-{preset}-s{seed}", result.model, checkpoint_info(spec, result))
+    save_checkpoint(
+        ROOT / "runs" / "ensemble" / f"{model}-{preset}-s{seed}", result.model, checkpoint_info(spec, result)
+    )
     splits = result.data.splits
     return {
         "seed": seed,
@@ -62,14 +64,16 @@ def report(results: dict[str, Any]) -> str:
     for name, r in results.items():
         members = ", ".join(f"seed {m['seed']} {100 * m['val_accuracy']:.2f}" for m in r["members"])
         lines += [
-            f"`python bench/ensemble.py --model {name} --seeds {','.join(str(m['seed']) for m in r['members'])}` "
+            f"`python bench/ensemble.py --model {name} --seeds {','.join(str(m['seed']) for m in r['members'])}"
+            + (f" --max-epochs {r['max_epochs']}" if r.get("max_epochs") else "")
+            + "` "
             f"({r['date']}): the mean of {len(r['members'])} members' class probabilities. Validation accuracy: "
             f"members {members}; ensemble **{100 * r['val_accuracy']:.2f}** (macro F1 {100 * r['val_macro_f1']:.2f}). "
             + (
                 f"Chosen (beats every member on validation), tested once: test accuracy **{100 * r['test_accuracy']:.2f}%**, "
                 f"macro F1 {100 * r['test_macro_f1']:.2f}% (target 95%: {'reached' if r['test_accuracy'] >= 0.95 else 'not reached'})."
                 if r.get("test_accuracy") is not None
-                else "Not chosen (a member is as good on validation): the test split was not used."
+                else "Not chosen (a member is at least as good on validation): the test split was not used."
             ),
             "",
         ]
@@ -77,7 +81,9 @@ def report(results: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", default="resnet1d:wang2017")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--jobs", type=int, default=2)
@@ -103,11 +109,14 @@ def main() -> None:
         "members": members,
         "val_accuracy": val["val/accuracy"],
         "val_macro_f1": val["val/macro_f1"],
+        "max_epochs": args.max_epochs,
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "load_average_after": os.getloadavg()[0],
     }
     if val["val/accuracy"] > max(m["val_accuracy"] for m in members):  # chosen on validation only
-        test = classification_metrics(data.splits["test"][1], test_probs.argmax(1), data.classes, prefix="test/")
+        test = classification_metrics(
+            data.splits["test"][1], test_probs.argmax(1), data.classes, prefix="test/"
+        )
         record.update(test_accuracy=test["test/accuracy"], test_macro_f1=test["test/macro_f1"])
     results[args.model] = record
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")

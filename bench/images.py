@@ -63,7 +63,9 @@ def synthetic_set(n: int, size: int, crop: int) -> ImageSet:
     blobs = []
     for _ in range(n):
         buffer = io.BytesIO()
-        Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(buffer, "JPEG", quality=95)
+        Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(
+            buffer, "JPEG", quality=95
+        )
         blobs.append(buffer.getvalue())
     data, offsets = pack(blobs)
     return ImageSet(data, offsets, np.arange(n), crop)
@@ -134,11 +136,15 @@ def report(results: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="112 x 112 crops, fewer steps (a smoke run)")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--steps", type=int, default=3)
-    parser.add_argument("--size", type=int, default=256, help="stored image size (crop: 224, or 112 with --quick)")
+    parser.add_argument(
+        "--size", type=int, default=256, help="stored image size (crop: 224, or 112 with --quick)"
+    )
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args()
     if args.report_only:

@@ -41,7 +41,9 @@ def write_image_folder(root: Path, per_class: int = 24, seed: int = 0, size: int
     return root
 
 
-def write_video(path: Path, segments: list[tuple[str, int]], fps: float = 10.0, size: int = 64, seed: int = 1) -> Path:
+def write_video(
+    path: Path, segments: list[tuple[str, int]], fps: float = 10.0, size: int = 64, seed: int = 1
+) -> Path:
     """A video whose frames show the shapes of ``segments`` ([(class, frames), ...]) in order (OpenCV)."""
     import cv2
 

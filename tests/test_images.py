@@ -199,7 +199,9 @@ def test_training_learns_the_shapes(trained: tuple[Path, dict]) -> None:
 def test_image_training_is_deterministic(project: Path) -> None:
     from har.experiment import RunSpec, run
 
-    spec = RunSpec("shapes", "rgb", "mobilenet_v3_small", train={"max_epochs": 1, "batch_size": 16, "seed": 3})
+    spec = RunSpec(
+        "shapes", "rgb", "mobilenet_v3_small", train={"max_epochs": 1, "batch_size": 16, "seed": 3}
+    )
     prepared = project / "data" / "prepared"
     a, b = run(spec, prepared), run(spec, prepared)
     assert a.fit.history[0]["train/loss"] == b.fit.history[0]["train/loss"]
@@ -283,7 +285,9 @@ def test_predict_bad_media_exits_2(trained: tuple[Path, dict], tmp_path: Path, c
     else:
         target = tmp_path / "ok.png"
         draw(CLASSES[0], np.random.default_rng(0), 40).save(target)
-        extra = ["--video-out", str(tmp_path / "x.mp4")] if case == "video_out_on_image" else ["--smooth", "0"]
+        extra = (
+            ["--video-out", str(tmp_path / "x.mp4")] if case == "video_out_on_image" else ["--smooth", "0"]
+        )
     proc = har("predict", "--model", str(checkpoint), "--input", str(target), *extra, cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert named in one_line_error(proc)
