@@ -1,0 +1,131 @@
+"""Refit on every training subject (issue 3), a protocol declared before running it:
+
+1. selection (done by ``bench/ensemble.py``): the preset trained per seed with validation subjects
+   carved from the training subjects; early stopping picks ``best_epoch`` on validation;
+2. refit: the same preset and seed trained on all 21 training subjects (validation subjects included,
+   normalisation re-fitted on them) for exactly ``best_epoch`` epochs; the final weights are kept;
+3. each refitted model is evaluated once on the test subjects; reported: mean +- std over seeds.
+
+There is no validation split in step 2, so nothing in it can be tuned; the plateau schedule has no
+validation loss to follow and is replaced by a constant learning rate (``schedule: none``).
+
+    python bench/refit.py --model resnet1d:wang2017 --seeds 0,1,2 --jobs 2
+
+Reads the selection checkpoints in runs/ensemble/; writes bench/results/refit.json and the refit
+section of docs/results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import multiprocessing as mp
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from report_sections import write_section  # bench/ is on sys.path when run as a script
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "refit.json"
+REPORT = ROOT / "docs" / "results.md"
+
+
+def refit(args: tuple[str, str, int]) -> dict[str, Any]:
+    import torch
+
+    torch.set_num_threads(1)
+    from har.data.windows import fit_normalisation
+    from har.experiment import RunSpec, resolve
+    from har.models import build
+    from har.train import evaluate, fit, seed_everything
+    from har.train_data import load_train_data
+
+    model, preset, seed = args
+    selected = json.loads(
+        (ROOT / "runs" / "ensemble" / f"{model}-{preset}-s{seed}" / "checkpoint.json").read_text()
+    )
+    epochs = int(selected["best_epoch"])
+    data = load_train_data(ROOT / "data" / "prepared", "uci_hapt", "all")
+    raw = {k: (X * data.std + data.mean, y) for k, (X, y) in data.splits.items()}
+    X_all = np.concatenate([raw["train"][0], raw["val"][0]])
+    y_all = np.concatenate([raw["train"][1], raw["val"][1]])
+    mean, std = fit_normalisation(X_all, np.ones(len(X_all), dtype=bool))
+    data = dataclasses.replace(data, mean=mean.astype(np.float32), std=std.astype(np.float32))
+    train = (data.normalise(X_all), y_all)
+    test = (data.normalise(raw["test"][0]), raw["test"][1])
+    spec = RunSpec("uci_hapt", "all", model, preset)
+    hparams, cfg = resolve(spec)
+    cfg = cfg.model_copy(update={"seed": seed, "max_epochs": epochs, "patience": epochs + 1, "num_threads": 1,
+                                 "schedule": "none"})  # fmt: skip
+    seed_everything(seed)
+    net = build(model, len(data.channels), len(data.classes), data.window, **hparams)
+    last: dict[str, Any] = {}
+
+    def keep_last(epoch: int, row: dict[str, float], state) -> None:
+        last["state"] = {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+    start = time.time()
+    # the "validation" argument is training data here: it only feeds the per-epoch log, never a choice
+    fit(net, train, train, data.classes, cfg, on_epoch=keep_last)
+    net.load_state_dict(last["state"])  # the final epoch, not the best one on any held-out data
+    metrics = evaluate(net, *test, data.classes, "test/")
+    return {
+        "seed": seed,
+        "epochs": epochs,
+        "train_windows": len(y_all),
+        "seconds": round(time.time() - start, 1),
+        "test_accuracy": metrics["test/accuracy"],
+        "test_macro_f1": metrics["test/macro_f1"],
+    }
+
+
+def report(results: dict[str, Any]) -> str:
+    lines = ["## Refit on all training subjects (uci_hapt)", ""]
+    for name, r in results.items():
+        acc = [m["test_accuracy"] * 100 for m in r["runs"]]
+        f1 = [m["test_macro_f1"] * 100 for m in r["runs"]]
+        seeds = ",".join(str(m["seed"]) for m in r["runs"])
+        lines += [
+            f"`python bench/refit.py --model {name} --seeds {seeds}` ({r['date']}): {name} retrained on all 21 "
+            f"training subjects ({r['runs'][0]['train_windows']} windows) for the epoch count each seed's "
+            f"validation run chose ({', '.join(str(m['epochs']) for m in r['runs'])}), constant learning rate, "
+            f"final weights, one test evaluation each: test accuracy **{np.mean(acc):.2f} +- {np.std(acc):.2f}%**, "
+            f"macro F1 {np.mean(f1):.2f} +- {np.std(f1):.2f}% (target 95%: "
+            f"{'reached' if np.mean(acc) >= 95 else 'not reached'}). The protocol was fixed before the run "
+            "(bench/refit.py docstring). Compare with the same preset selected on validation subjects in the "
+            "table above: without held-out data nothing picks a good epoch, and at this learning rate test "
+            "accuracy swings by several points from one epoch to the next, so the refit's final weights are "
+            "a lottery; the validation-selected protocol stays.",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", default="resnet1d:wang2017")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--report-only", action="store_true")
+    args = parser.parse_args()
+    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    if not args.report_only:
+        model, _, preset = args.model.partition(":")
+        seeds = [int(s) for s in args.seeds.split(",")]
+        with mp.get_context("spawn").Pool(args.jobs) as pool:
+            runs = pool.map(refit, [(model, preset, s) for s in seeds], chunksize=1)
+        results[args.model] = {"runs": runs, "date": time.strftime("%Y-%m-%d %H:%M"),
+                               "load_average_after": os.getloadavg()[0]}  # fmt: skip
+        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+        print(json.dumps(runs, indent=1))
+    write_section(REPORT, "refit", report(results))
+
+
+if __name__ == "__main__":
+    main()
