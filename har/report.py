@@ -130,6 +130,7 @@ def build_context(report: StudyReport, base: str, top: int = TOP) -> dict[str, A
     return {
         "study": report.study,
         "dataset": report.dataset,
+        "held_out": held_out_words(report.dataset),
         "metric": report.metric,
         "tracking_uri": report.tracking_uri,
         "experiment_link": f"{base}/#/experiments/{report.experiment_id}",
@@ -147,6 +148,22 @@ def _float(text: str | None) -> float | None:
         return None
 
 
+def held_out_words(dataset: str) -> dict[str, str]:
+    """How the report names the validation and test data: subjects (sensor data) or images."""
+    from har.data.registry import resolve
+    from har.errors import BadInput
+
+    try:
+        kind = resolve(dataset).kind
+    except BadInput:  # a dataset this checkout does not declare: say subjects, the common case
+        kind = "windows"
+    if kind == "images":
+        return {"val": "the validation images (a stratified split stored by prepare)",
+                "test": "the held-out test images", "short": "test images"}  # fmt: skip
+    return {"val": "the validation subjects (carved from the training subjects)",
+            "test": "the held-out test subjects", "short": "test subjects"}  # fmt: skip
+
+
 def draw_figures(report: StudyReport, client, folder: Path, ctx: dict[str, Any]) -> None:
     """Sensor comparison, accuracy vs latency, and each permutation's winner's evaluation figures."""
     from har.plots import pareto_png, permutation_bars_png
@@ -158,7 +175,7 @@ def draw_figures(report: StudyReport, client, folder: Path, ctx: dict[str, Any])
         repeats = max(len(p.winners) for p in report.permutations)
         note = f", mean ± std over {repeats} study runs" if repeats > 1 else ""
         permutation_bars_png(scores, img / "permutations.png",
-                             f"{report.study}: each permutation's winner on the test subjects{note}")  # fmt: skip
+                             f"{report.study}: each permutation's winner on the {ctx['held_out']['short']}{note}")  # fmt: skip
         ctx["figures"]["permutations"] = "img/permutations.png"
     points = {
         p.permutation: [

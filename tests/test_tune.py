@@ -511,3 +511,7 @@ def test_an_image_study_tunes_registers_and_predicts(tmp_path: Path) -> None:
     assert pred.returncode == 0, pred.stderr
     row = pd.read_csv(tmp_path / "one.predictions.csv").iloc[0]
     assert row["label"] in ("red circle", "green square", "blue triangle") and 0 < row["probability"] <= 1
+    report = har("report", "--study", "shapes", cwd=root)
+    assert report.returncode == 0, report.stderr
+    text = (root / "reports" / "shapes" / "index.md").read_text()
+    assert "the held-out test images" in text and "test subjects" not in text
