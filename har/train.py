@@ -241,7 +241,7 @@ def fit(
             xb, yb = xb.to(device, non_blocking=True), y_train[idx].to(device, non_blocking=True)
             if not lazy:
                 xb = augment.apply(xb, cfg.augment, generator)  # no random draws when cfg.augment is empty
-            schedule.set_lr(optimizer, cfg, epoch, b, n_batches)  # cosine only; plateau steps per epoch
+            schedule.set_lr(optimizer, cfg, epoch, b, n_batches)  # cosine / step / none; plateau: per epoch
             optimizer.zero_grad(set_to_none=True)
             loss = nn.functional.cross_entropy(
                 model(xb), yb, weight=loss_fn.weight, label_smoothing=cfg.label_smoothing

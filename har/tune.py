@@ -595,9 +595,10 @@ def _run_permutation(
 def _scratch_notes(study: StudySpec, perm: str) -> None:
     """Say which image backbones of the study start from random weights (no 'weights' given)."""
     from har.models.vision import scratch_note
+    from har.study import Distribution
 
     for name, choice in study.models.items():
-        fixed = {k: v for k, v in choice.space.items() if not hasattr(v, "suggest")}
+        fixed = {k: v for k, v in choice.space.items() if not isinstance(v, Distribution)}
         note = scratch_note(name, fixed)
         if note:
             print(f"[{perm}] {note}", flush=True)
