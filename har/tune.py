@@ -173,6 +173,9 @@ class TrialLogger(Callback):
                     self.lost.append(what)
                     self._queue.pop(0)
                     continue
+                # the write may have reached the server with only its answer lost: forget what is known to be
+                # logged, so each run's last epoch is read back before anything is sent again (no duplicates)
+                self._steps.clear()
                 if self._down_since is None:
                     self._down_since = now
                     print(f"  warning: MLflow at {self.tracking_uri} is unreachable ({str(exc).splitlines()[0][:120]}); "
@@ -276,14 +279,16 @@ class TrialLogger(Callback):
         )
 
     def _log_epoch(self, trial, epoch: int, metrics: dict[str, float], node: str) -> None:
-        from har.tracking import log_metrics
+        from har.tracking import last_step, log_metrics
 
         run_id = self._run(trial)
-        if epoch <= self._steps.get(run_id, 0):
-            return  # already logged before an interruption
-        log_metrics(self.client, run_id, metrics, step=epoch)
-        if self._steps.get(run_id, 0) == 0:
+        if run_id not in self._steps:  # after a connection failure: what did arrive?
+            self._steps[run_id] = last_step(self.client, run_id, "val/loss")
+        if epoch <= self._steps[run_id]:
+            return  # already logged (before an interruption, or by a write whose answer was lost)
+        if self._steps[run_id] == 0:  # the tag first: a retried first epoch cannot skip it
             self.client.set_tag(run_id, "ray.node_id", node)
+        log_metrics(self.client, run_id, metrics, step=epoch)
         self._steps[run_id] = epoch
 
     def on_trial_complete(self, iteration, trials, trial, **info):
