@@ -126,13 +126,7 @@ def predict_cmd(
         else f"{signals.form} columns, filtered as prepare"
     )
     console.print(f"input: {form}; rate {signals.rate_check}", highlight=False)
-    table = Table(title="predicted labels")
-    table.add_column("label")
-    table.add_column("windows", justify="right")
-    table.add_column("share", justify="right")
-    for label, count in sorted(pred.label_counts().items(), key=lambda kv: -kv[1]):
-        table.add_row(label, str(count), f"{count / len(pred.starts):.0%}")
-    console.print(table)
+    console.print(_label_table(pred.label_counts(), len(pred.starts), "windows", "predicted labels"))
     console.print(f"predictions: {'stdout' if to_stdout else result.output}", highlight=False)
 
 
@@ -159,16 +153,20 @@ def _predict_media(folder: Path, reference: str, info: dict, input_path: Path, o
     what = {"image": "1 image", "folder": f"{len(pred.names)} images", "video": f"{len(pred.names)} frames"}
     console.print(f"{what[pred.kind]} of {input_path}; model {info['model']} on {info['dataset']} ({folder})",
                   highlight=False)  # fmt: skip
-    table = Table(
-        title="predicted labels" + (f" (smoothed over {smooth} frames)" if pred.kind == "video" else "")
-    )
-    table.add_column("label")
-    table.add_column("frames" if pred.kind == "video" else "images", justify="right")
-    table.add_column("share", justify="right")
-    total = len(pred.names)
-    for label, count in sorted(pred.label_counts().items(), key=lambda kv: -kv[1]):
-        table.add_row(label, str(count), f"{count / total:.0%}")
-    console.print(table)
+    title = "predicted labels" + (f" (smoothed over {smooth} frames)" if pred.kind == "video" else "")
+    unit = "frames" if pred.kind == "video" else "images"
+    console.print(_label_table(pred.label_counts(), len(pred.names), unit, title))
     console.print(f"predictions: {'stdout' if str(target) == STDOUT else target}", highlight=False)
     if video_out is not None:
         console.print(f"annotated video: {video_out}", highlight=False)
+
+
+def _label_table(counts: dict[str, int], total: int, unit: str, title: str) -> Table:
+    """Predicted labels, most frequent first: count and share of the windows / images / frames."""
+    table = Table(title=title)
+    table.add_column("label")
+    table.add_column(unit, justify="right")
+    table.add_column("share", justify="right")
+    for label, count in sorted(counts.items(), key=lambda kv: -kv[1]):
+        table.add_row(label, str(count), f"{count / total:.0%}")
+    return table

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from har.atomic import atomic_file
-from har.data.formats.image_folder import IMAGE_SUFFIXES
+from har.data.formats.image_folder import IMAGE_SUFFIXES, open_rgb, squash
 from har.errors import BadInput
 from har.predict import STDOUT, output_kind, softmax
 
@@ -65,13 +65,7 @@ def folder_images(folder: Path) -> list[Path]:
 
 def read_rgb(path: Path) -> np.ndarray:
     """An image file as uint8 RGB [H, W, 3]; an unreadable file is an error naming it."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise BadInput(f"{path}: unreadable image ({exc}); remove or replace the file") from exc
+    return np.asarray(open_rgb(path))
 
 
 class Video:
@@ -126,9 +120,7 @@ class Classifier:
             return np.empty((0, len(self.info["classes"])))
         batch = []
         for rgb in images:  # as prepare: squash to size x size (bilinear), then the validation crop
-            resized = np.asarray(
-                Image.fromarray(rgb).resize((self.size, self.size), Image.Resampling.BILINEAR)
-            )
+            resized = np.asarray(squash(Image.fromarray(rgb), self.size))
             batch.append(self.transform(torch.from_numpy(resized).permute(2, 0, 1).contiguous()))
         device = next(self.model.parameters()).device
         with torch.inference_mode():

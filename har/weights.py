@@ -9,7 +9,6 @@ The classifier layer is replaced (another number of classes), everything else mu
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from pathlib import Path
@@ -25,14 +24,6 @@ SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "har-lab" / "weights")
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def resolve_weights(weights: str, sha256: str | None = None) -> Path:
@@ -59,7 +50,9 @@ def resolve_weights(weights: str, sha256: str | None = None) -> Path:
         raise BadInput(f"weights {weights}: no such file; give the path of a .pth state_dict or an https URL "
                        "with weights_sha256")  # fmt: skip
     if sha256 is not None:
-        actual = sha256_of(path)
+        from har.data.fetch import file_digest
+
+        actual = file_digest(path)
         if actual != sha256.lower():
             raise BadInput(f"weights {path}: sha256 mismatch: expected {sha256.lower()}, got {actual}; "
                            "use the right file or fix weights_sha256")  # fmt: skip

@@ -137,8 +137,8 @@ def stratified_split(labels: np.ndarray, options: Options) -> np.ndarray:
     return split
 
 
-def resized_jpeg(path: Path, size: int, quality: int) -> bytes:
-    """The image at ``path`` as RGB, resized to size x size (bilinear, antialiased), JPEG-encoded."""
+def open_rgb(path: Path):
+    """The image at ``path`` as an RGB Pillow image; an unreadable or empty file is an error naming it."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -149,8 +149,20 @@ def resized_jpeg(path: Path, size: int, quality: int) -> bytes:
         raise BadInput(f"{path}: unreadable image ({exc}); remove or replace the file") from exc
     if rgb.width < 1 or rgb.height < 1:
         raise BadInput(f"{path}: empty image; remove or replace the file")
+    return rgb
+
+
+def squash(rgb, size: int):
+    """Resize to size x size, ignoring the aspect ratio (the published ``Resize((256, 256))``), bilinear."""
+    from PIL import Image
+
+    return rgb.resize((size, size), Image.Resampling.BILINEAR)
+
+
+def resized_jpeg(path: Path, size: int, quality: int) -> bytes:
+    """The image at ``path`` as RGB, resized to size x size, JPEG-encoded."""
     buffer = io.BytesIO()
-    rgb.resize((size, size), Image.Resampling.BILINEAR).save(buffer, format="JPEG", quality=quality)
+    squash(open_rgb(path), size).save(buffer, format="JPEG", quality=quality)
     return buffer.getvalue()
 
 
