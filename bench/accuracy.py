@@ -41,7 +41,17 @@ from har.train_data import load_train_data
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "accuracy.json"
 PROBES = RESULTS.with_name("accuracy_probes.json")  # model selection runs; not an accuracy-<part> file
-LATER_FIELDS = ("augment", "label_smoothing", "schedule", "warmup_epochs")  # TrainConfig fields
+LATER_FIELDS = (
+    "augment",
+    "label_smoothing",
+    "schedule",
+    "warmup_epochs",
+    "step_epochs",
+    "step_gamma",
+    "image_augment",
+    "loader_workers",
+    "ema_decay",
+)  # TrainConfig fields
 REPORT = ROOT / "docs" / "results.md"
 PUBLISHED = [
     "lstm:chevalier",

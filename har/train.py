@@ -22,6 +22,7 @@ from torch import nn
 from har import augment, schedule
 from har.errors import HarError
 from har.metrics import classification_metrics
+from har.weight_average import exponential_average
 
 MONITOR_MODE = {"val/macro_f1": "max", "val/accuracy": "max", "val/loss": "min"}
 
@@ -61,6 +62,13 @@ class TrainConfig(BaseModel):
         "published", description="image datasets: training augmentation (har.image_data)"
     )
     loader_workers: int = Field(0, ge=0, description="image datasets: decoding processes (0: in the trainer)")
+    ema_decay: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="per-step decay of an exponential moving average of the weights (0: off); validation, "
+        "epoch selection and the kept weights use the average (har.weight_average)",
+    )
 
     @field_validator("augment")
     @classmethod
@@ -192,6 +200,8 @@ def fit(
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience, min_lr=cfg.min_lr
     )
+    averaged = exponential_average(model, cfg.ema_decay) if cfg.ema_decay else None
+    judged = averaged.module if averaged is not None else model  # the weights validated and kept
     generator = torch.Generator().manual_seed(cfg.seed)
     mode = MONITOR_MODE[cfg.monitor]
     history: list[dict[str, float]] = []
@@ -202,6 +212,8 @@ def fit(
     first_epoch = 1
     if resume is not None:
         model.load_state_dict(resume["model"])
+        if averaged is not None:
+            averaged.load_state_dict(resume["averaged"])
         optimizer.load_state_dict(resume["optimizer"])
         scheduler.load_state_dict(resume["scheduler"])
         generator.set_state(resume["generator"])
@@ -225,6 +237,7 @@ def fit(
             "best_epoch": best_epoch,
             "since_best": since_best,
             "best_state": best_state,
+            **({"averaged": averaged.state_dict()} if averaged is not None else {}),
         }
 
     for epoch in range(first_epoch, cfg.max_epochs + 1):
@@ -256,12 +269,14 @@ def fit(
             if cfg.clip_grad_norm:
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
             optimizer.step()
+            if averaged is not None:
+                averaged.update_parameters(model)
             total += loss.item() * len(idx)
             seen += len(idx)
             if on_batch:
                 on_batch(b + 1, n_batches)
         epoch_times.append(time.perf_counter() - start)
-        val_metrics = evaluate(model, val[0], val[1], classes, "val/", loss_fn)
+        val_metrics = evaluate(judged, val[0], val[1], classes, "val/", loss_fn)
         row = {
             "epoch": epoch,
             "train/loss": total / max(seen, 1),
@@ -277,7 +292,7 @@ def fit(
             scheduler.step(row["val/loss"])
         if _improved(row[cfg.monitor], best_value, mode):
             best_value, best_epoch, since_best = row[cfg.monitor], epoch, 0
-            best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+            best_state = copy.deepcopy({k: v.detach().cpu() for k, v in judged.state_dict().items()})
         else:
             since_best += 1
         try:
