@@ -163,6 +163,10 @@ def evaluate(
     return metrics
 
 
+def _copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in state.items()}
+
+
 def _improved(value: float, best: float | None, mode: str) -> bool:
     if best is None:
         return True
@@ -227,7 +231,7 @@ def fit(
     def state(epoch: int) -> TrainState:
         return {
             "epoch": epoch,
-            "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+            "model": _copy(model.state_dict()),
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "generator": generator.get_state(),
@@ -237,7 +241,7 @@ def fit(
             "best_epoch": best_epoch,
             "since_best": since_best,
             "best_state": best_state,
-            **({"averaged": averaged.state_dict()} if averaged is not None else {}),
+            **({"averaged": _copy(averaged.state_dict())} if averaged is not None else {}),
         }
 
     for epoch in range(first_epoch, cfg.max_epochs + 1):

@@ -5,6 +5,7 @@ commands end to end."""
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
 from pathlib import Path
@@ -18,8 +19,9 @@ from har.data.prepared import load_prepared
 from har.errors import BadInput, HarError
 from har.experiment import RunResult, RunSpec, checkpoint_info, resolve, run
 from har.models import build, model_names
-from har.train import StopTraining, TrainConfig, _optimizer, fit, predict_logits
+from har.train import StopTraining, TrainConfig, _optimizer, evaluate, fit, predict_logits
 from har.train_data import TrainData, load_train_data
+from har.weight_average import exponential_average
 from tests.cli_helpers import REPO, har, one_line_error
 
 DATASET = "uci_hapt_sample"
@@ -178,9 +180,11 @@ def test_report_can_stop_training(data: TrainData) -> None:
     assert result.fit.stopped_early and result.test is None
 
 
-def test_fit_resumes_from_a_saved_state_exactly(data: TrainData, tmp_path: Path) -> None:
-    """A tuner checkpoints fit's state after an epoch; resuming it gives the uninterrupted run."""
-    spec = small_spec(max_epochs=4, seed=5)
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
+def test_fit_resumes_from_a_saved_state_exactly(data: TrainData, tmp_path: Path, ema_decay: float) -> None:
+    """A tuner checkpoints fit's state after an epoch; resuming it gives the uninterrupted run
+    (with a weight average too: the average is part of the state)."""
+    spec = small_spec(max_epochs=4, seed=5, ema_decay=ema_decay)
     spec.hparams = {"hidden": 8, "layers": 2, "dropout": 0.5}  # dropout: the global RNG must resume too
     hparams, cfg = resolve(spec)
     saved: dict[int, Path] = {}
@@ -207,6 +211,46 @@ def test_fit_resumes_from_a_saved_state_exactly(data: TrainData, tmp_path: Path)
     assert rest.best_epoch == whole.best_epoch
     for key, value in whole.state_dict.items():
         assert torch.equal(value, rest.state_dict[key])
+
+
+def test_weight_average_is_validated_selected_and_kept(data: TrainData) -> None:
+    spec = small_spec(max_epochs=3, seed=2, ema_decay=0.9)
+    hparams, cfg = resolve(spec)
+    states: dict[int, dict] = {}
+    model = build("lstm", len(data.channels), len(data.classes), data.window, **hparams)
+    result = fit(
+        model, data.splits["train"], data.splits["val"], data.classes, cfg,
+        on_epoch=lambda epoch, row, state: states.setdefault(epoch, state()),
+    )  # fmt: skip
+    best = states[result.best_epoch]
+    averaged = {k.removeprefix("module."): v for k, v in best["averaged"].items() if k != "n_averaged"}
+    assert int(best["averaged"]["n_averaged"]) == result.best_epoch * math.ceil(len(data.splits["train"][1]) / 64)
+    for key, value in result.state_dict.items():  # the kept weights are the average, not the raw weights
+        assert torch.equal(value, averaged[key])
+    assert any(not torch.equal(best["model"][k], averaged[k]) for k in averaged)
+    # the validation metrics are the average's: the kept model reproduces the best epoch's row
+    val = evaluate(model, *data.splits["val"], data.classes, "val/")
+    assert val["val/macro_f1"] == pytest.approx(result.best["val/macro_f1"])
+
+
+def test_exponential_average_warms_up_and_averages_batchnorm_statistics() -> None:
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.fill_(1.0)
+    averaged = exponential_average(net, decay=0.99)
+    averaged.update_parameters(net)  # the first update copies
+    with torch.no_grad():
+        for p in net.parameters():
+            p.fill_(3.0)
+    net.train()(torch.randn(8, 2))  # moves BatchNorm's running statistics and its batch counter
+    averaged.update_parameters(net)
+    rate = 1 - min(0.99, 2 / 11)  # warm-up: the second update follows the model closely
+    weight = averaged.module[0].weight
+    assert torch.allclose(weight, torch.full_like(weight, 1 + rate * 2))
+    bn, bn_avg = net[1], averaged.module[1]
+    assert torch.allclose(bn_avg.running_mean, rate * bn.running_mean)  # lerp from the copied zeros
+    assert int(bn_avg.num_batches_tracked) == int(bn.num_batches_tracked) == 1
 
 
 def test_patience_stops_when_nothing_improves(data: TrainData) -> None:

@@ -246,7 +246,8 @@ def _builtin() -> dict[str, DatasetSpec]:
     workout_images = DatasetSpec(
         name="workout_images",
         kind="images",
-        title="Workout/Exercise Images (Kaggle): about 13,900 images of 22 gym exercises, one folder each",
+        title="Workout/Exercise Images (Kaggle, archive.zip of 818 MB): about 13,900 images of 22 gym exercises, "
+        "one folder each",
         format="image_folder",
         homepage="https://www.kaggle.com/datasets/hasyimabdillah/workoutexercises-images",
         sources=[
@@ -258,9 +259,10 @@ def _builtin() -> dict[str, DatasetSpec]:
                 "$HAR_DATA_MIRROR/workout_images/",
             )
         ],
-        citation="Workout/Exercise Images dataset, Kaggle (hasyimabdillah); used by the DebuggerCafe "
+        citation="Hasyim Abdillah, Workout/Exercise Images, Kaggle (2022, updated 2023); used by the DebuggerCafe "
         "tutorial 'Workout Recognition using CNN and Deep Learning' (ResNet-50, 98.8% validation accuracy).",
-        licence="as stated on the Kaggle page; images collected from public videos",
+        licence="CC BY-NC-SA 4.0 (non-commercial, share-alike; Kaggle metadata); frames of public videos and "
+        "images from YouTube and Google Images, so third-party copyright may apply on top",
         channels=list(IMAGE_GROUPS["rgb"]),
         groups=IMAGE_GROUPS,
         classes=sorted(WORKOUT_CLASSES),
