@@ -34,29 +34,36 @@ RESULTS = ROOT / "bench" / "results" / "refit.json"
 REPORT = ROOT / "docs" / "results.md"
 
 
-def refit(args: tuple[str, str, int]) -> dict[str, Any]:
-    import torch
+def all_training_subjects() -> tuple[Any, tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """uci_hapt with the validation subjects folded back into training (normalisation re-fitted on all 21
+    training subjects): (data, train, test), both normalised with the new statistics."""
 
-    torch.set_num_threads(1)
     from har.data.windows import fit_normalisation
-    from har.experiment import RunSpec, resolve
-    from har.models import build
-    from har.train import evaluate, fit, seed_everything
     from har.train_data import load_train_data
 
-    model, preset, seed = args
-    selected = json.loads(
-        (ROOT / "runs" / "ensemble" / f"{model}-{preset}-s{seed}" / "checkpoint.json").read_text()
-    )
-    epochs = int(selected["best_epoch"])
     data = load_train_data(ROOT / "data" / "prepared", "uci_hapt", "all")
     raw = {k: (X * data.std + data.mean, y) for k, (X, y) in data.splits.items()}
     X_all = np.concatenate([raw["train"][0], raw["val"][0]])
     y_all = np.concatenate([raw["train"][1], raw["val"][1]])
     mean, std = fit_normalisation(X_all, np.ones(len(X_all), dtype=bool))
     data = dataclasses.replace(data, mean=mean.astype(np.float32), std=std.astype(np.float32))
-    train = (data.normalise(X_all), y_all)
-    test = (data.normalise(raw["test"][0]), raw["test"][1])
+    return data, (data.normalise(X_all), y_all), (data.normalise(raw["test"][0]), raw["test"][1])
+
+
+def refit(args: tuple[str, str, int]) -> dict[str, Any]:
+    import torch
+
+    torch.set_num_threads(1)
+    from har.experiment import RunSpec, resolve
+    from har.models import build
+    from har.train import evaluate, fit, seed_everything
+
+    model, preset, seed = args
+    selected = json.loads(
+        (ROOT / "runs" / "ensemble" / f"{model}-{preset}-s{seed}" / "checkpoint.json").read_text()
+    )
+    epochs = int(selected["best_epoch"])
+    data, train, test = all_training_subjects()
     spec = RunSpec("uci_hapt", "all", model, preset)
     hparams, cfg = resolve(spec)
     cfg = cfg.model_copy(update={"seed": seed, "max_epochs": epochs, "patience": epochs + 1, "num_threads": 1,
@@ -76,7 +83,7 @@ def refit(args: tuple[str, str, int]) -> dict[str, Any]:
     return {
         "seed": seed,
         "epochs": epochs,
-        "train_windows": len(y_all),
+        "train_windows": len(train[1]),
         "seconds": round(time.time() - start, 1),
         "test_accuracy": metrics["test/accuracy"],
         "test_macro_f1": metrics["test/macro_f1"],
