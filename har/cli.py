@@ -34,6 +34,9 @@ app.add_typer(models_app, name="models")
 from har.predict_cli import predict_cmd  # noqa: E402
 
 app.command("predict")(predict_cmd)
+from har.cv_cli import cv_cmd  # noqa: E402
+
+app.command("cv")(cv_cmd)
 
 out = Console()
 err = Console(stderr=True)

@@ -62,8 +62,20 @@ def data_version(folder: Path, files: tuple[str, ...] = ("y.npy",)) -> str:
 
 
 def load_train_data(
-    prepared_dir: Path, dataset: str, sensors: str = "all", val_fraction: float = 0.2, split_seed: int = 0
+    prepared_dir: Path,
+    dataset: str,
+    sensors: str = "all",
+    val_fraction: float = 0.2,
+    split_seed: int = 0,
+    held_out: list[int] | None = None,
+    pool: str = "train",
 ) -> TrainData:
+    """The prepared dataset as train / val / test arrays.
+
+    By default ``test`` is the dataset's own test split. With ``held_out`` (one cross-validation fold)
+    those subjects become ``test`` instead, drawn from the training subjects (``pool="train"``: the
+    official test subjects are left out entirely) or from every subject (``pool="all"``: a published
+    leave-subjects-out protocol); validation subjects are carved from the rest of the pool."""
     folder = prepared_dir / dataset
     if not (folder / "meta.json").is_file():
         raise BadInput(f"{folder}: not prepared; run 'har data prepare {dataset}'")
@@ -78,12 +90,15 @@ def load_train_data(
     X = np.asarray(X, dtype=np.float32)
     if not np.isfinite(X).all():
         raise BadInput(f"{folder}/X.npy: contains NaN or infinite values; prepare the dataset again")
-    train_subjects = sorted(int(s) for s in np.unique(data.subject[~data.test]))
+    test, rest = data.test, ~data.test
+    if held_out is not None:
+        test, rest = _fold(data.subject, data.test, held_out, pool, dataset)
+    train_subjects = sorted(int(s) for s in np.unique(data.subject[rest]))
     val_subjects = validation_subjects(train_subjects, val_fraction, split_seed)
-    is_val = ~data.test & np.isin(data.subject, val_subjects)
-    if data.test.any() and (is_val & data.test).any():  # cannot happen: guards the invariant
+    is_val = rest & np.isin(data.subject, val_subjects)
+    if test.any() and (is_val & test).any():  # cannot happen: guards the invariant
         raise BadInput("validation windows overlap the test split")
-    masks = {"train": ~data.test & ~is_val, "val": is_val, "test": data.test}
+    masks = {"train": rest & ~is_val, "val": is_val, "test": test}
     mean, std = fit_normalisation(X, masks["train"])
     out = TrainData(
         dataset=dataset,
@@ -101,3 +116,23 @@ def load_train_data(
     )
     out.splits = {name: (out.normalise(X[m]), data.y[m].astype(np.int64)) for name, m in masks.items()}
     return out
+
+
+def _fold(
+    subject: np.ndarray, official_test: np.ndarray, held_out: list[int], pool: str, dataset: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """(held-out mask, training-pool mask) of one leave-subjects-out fold."""
+    if pool not in ("train", "all"):
+        raise BadInput(f"pool {pool!r}: choose 'train' (training subjects only) or 'all' (every subject)")
+    in_pool = ~official_test if pool == "train" else np.ones(len(subject), dtype=bool)
+    pool_subjects = sorted(int(s) for s in np.unique(subject[in_pool]))
+    outside = sorted(set(held_out) - set(pool_subjects))
+    if outside or not held_out:
+        where = "training subjects" if pool == "train" else "subjects"
+        raise BadInput(
+            f"{dataset}: held-out subjects {sorted(held_out)} must be a non-empty subset of the {where} "
+            f"{pool_subjects} (not in it: {outside})"
+        )
+    test = in_pool & np.isin(subject, held_out)
+    return test, in_pool & ~test
+

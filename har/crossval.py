@@ -1,0 +1,120 @@
+"""Leave-subjects-out cross-validation: one model per fold, scored on subjects it never saw.
+
+Two uses, two pools of subjects:
+
+- ``pool="train"`` (``har cv --folds K``): the training subjects are split into K seeded groups; the
+  official test subjects are never loaded. An estimate over every training subject, for comparing
+  configurations without spending the test split (a 4-subject validation split is a noisy judge).
+- ``pool="all"`` (``har cv --declared-folds``): the dataset's declared folds over every subject, the
+  leave-subjects-out protocol some HAR papers report (MyoGym, the watch exercise set).
+
+Inside each fold the usual protocol holds: validation subjects carved from the fold's training subjects
+choose the epoch; the fold's held-out subjects are evaluated once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from har.data.prepared import load_prepared
+from har.errors import BadInput
+from har.experiment import RunResult, RunSpec, run
+from har.train_data import load_train_data
+
+
+def subject_folds(subjects: list[int], k: int, seed: int = 0) -> list[list[int]]:
+    """``k`` disjoint groups of ``subjects`` covering them all, sizes differing by at most one (seeded)."""
+    if k < 2 or k > len(subjects):
+        raise BadInput(
+            f"--folds {k}: choose between 2 and the number of subjects in the pool ({len(subjects)})"
+        )
+    order = np.random.default_rng(seed).permutation(sorted(subjects))
+    return [sorted(int(s) for s in group) for group in np.array_split(order, k)]
+
+
+def plan_folds(
+    prepared_dir: Path, dataset: str, k: int | None, declared: bool, seed: int = 0
+) -> tuple[list[list[int]], str]:
+    """The folds to run and their pool: ``k`` seeded folds of the training subjects, or the declared ones."""
+    folder = prepared_dir / dataset
+    if not (folder / "meta.json").is_file():
+        raise BadInput(f"{folder}: not prepared; run 'har data prepare {dataset}'")
+    from har.image_data import is_image_folder
+
+    if is_image_folder(folder):
+        raise BadInput(f"{dataset}: cross-validation needs subjects; an image dataset has none")
+    data = load_prepared(folder)
+    if declared == (k is not None):
+        raise BadInput("give either --folds K (training subjects) or --declared-folds (the dataset's folds)")
+    if declared:
+        folds = data.meta["split"].get("folds") or []
+        if not folds:
+            raise BadInput(f"{dataset}: declares no folds (meta.json split.folds); use --folds K instead")
+        return [sorted(int(s) for s in f) for f in folds], "all"
+    train_subjects = sorted(int(s) for s in np.unique(data.subject[~data.test]))
+    return subject_folds(train_subjects, k, seed), "train"
+
+
+@dataclasses.dataclass
+class FoldResult:
+    held_out: list[int]
+    val_subjects: list[int]
+    best_epoch: int
+    epochs: int
+    windows: int
+    accuracy: float
+    macro_f1: float
+    val_accuracy: float
+
+
+def cross_validate(
+    spec: RunSpec,
+    folds: list[list[int]],
+    pool: str,
+    prepared_dir: Path,
+    on_fold: Callable[[int, FoldResult], None] | None = None,
+    report: Callable[[int, dict[str, float]], None] | None = None,
+) -> list[FoldResult]:
+    """Train ``spec`` once per fold; each fold's held-out subjects are evaluated once."""
+    results = []
+    for i, held_out in enumerate(folds):
+        data = load_train_data(
+            prepared_dir, spec.dataset, spec.sensors, spec.val_fraction, spec.split_seed, held_out=held_out,
+            pool=pool,
+        )  # fmt: skip
+        result: RunResult = run(spec, prepared_dir, data=data, report=report)
+        assert result.test is not None
+        fold = FoldResult(
+            held_out=held_out,
+            val_subjects=data.val_subjects,
+            best_epoch=result.fit.best_epoch,
+            epochs=len(result.fit.history),
+            windows=len(data.splits["test"][1]),
+            accuracy=result.test["test/accuracy"],
+            macro_f1=result.test["test/macro_f1"],
+            val_accuracy=result.val["val/accuracy"],
+        )
+        results.append(fold)
+        if on_fold:
+            on_fold(i, fold)
+    return results
+
+
+def summary(folds: list[FoldResult]) -> dict[str, Any]:
+    """Mean +- std over folds, and the accuracy pooled over every held-out window."""
+    acc = np.array([f.accuracy for f in folds])
+    f1 = np.array([f.macro_f1 for f in folds])
+    windows = np.array([f.windows for f in folds])
+    return {
+        "folds": len(folds),
+        "accuracy_mean": float(acc.mean()),
+        "accuracy_std": float(acc.std()),
+        "macro_f1_mean": float(f1.mean()),
+        "macro_f1_std": float(f1.std()),
+        "pooled_accuracy": float((acc * windows).sum() / windows.sum()),
+    }

@@ -1,0 +1,135 @@
+"""``har cv``: leave-subjects-out cross-validation of one configuration (``har.crossval``).
+
+Registered in ``har/cli.py``; torch loads only when the command runs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+out = Console()
+err = Console(stderr=True)
+
+
+def cv_cmd(
+    dataset: Annotated[
+        str, typer.Option("--dataset", "-d", help="Prepared dataset (har data prepare NAME).")
+    ],
+    model: Annotated[str, typer.Option("--model", "-m", help="Architecture (har models zoo).")],
+    folds: Annotated[
+        int | None,
+        typer.Option(
+            "--folds",
+            "-k",
+            help="Split the TRAINING subjects into K seeded folds; the test subjects are never loaded "
+            "(compare configurations without spending the test split).",
+        ),
+    ] = None,
+    declared_folds: Annotated[
+        bool,
+        typer.Option(
+            "--declared-folds",
+            help="Use the dataset's declared leave-subjects-out folds over EVERY subject (the published "
+            "protocol of datasets that declare folds, e.g. watch, myogym).",
+        ),
+    ] = False,
+    sensors: Annotated[
+        str, typer.Option("--sensors", "-s", help="Sensor permutation: 'acc+gyro', 'all'.")
+    ] = "all",
+    preset: Annotated[str | None, typer.Option("--preset", "-p", help="Published configuration.")] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", help="Maximum epochs per fold.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Training seed (the same for every fold).")] = 0,
+    fold_seed: Annotated[int, typer.Option("--fold-seed", help="Seed of the --folds grouping.")] = 0,
+    hparam: Annotated[
+        list[str], typer.Option("--hparam", "-H", help="Architecture override key=value (repeatable).")
+    ] = [],  # noqa: B006
+    setting: Annotated[
+        list[str], typer.Option("--set", help="Training override key=value, e.g. patience=5 (repeatable).")
+    ] = [],  # noqa: B006
+    val_fraction: Annotated[
+        float, typer.Option(help="Share of each fold's training subjects held out to choose the epoch.")
+    ] = 0.2,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the folds and their summary as JSON.")
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = "auto",
+    params: Annotated[
+        Path, typer.Option("--params", help="params.yaml with data settings and per-dataset overrides.")
+    ] = Path("params.yaml"),
+) -> None:
+    """Cross-validate one configuration by subject: a model per fold, each scored once on its held-out
+    subjects (epoch chosen on validation subjects carved from the fold's training subjects)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from har.atomic import atomic_file
+    from har.cli import _parse_overrides
+    from har.config import data_settings
+    from har.crossval import cross_validate, plan_folds, summary
+    from har.experiment import RunSpec, resolve
+    from har.models import build
+    from har.train_data import load_train_data
+
+    train_over = _parse_overrides(setting, "--set")
+    if epochs is not None:
+        train_over["max_epochs"] = epochs
+    train_over.update(seed=seed, device=device)
+    spec = RunSpec(
+        dataset=dataset, sensors=sensors, model=model, preset=preset, hparams=_parse_overrides(hparam, "--hparam"),
+        train=train_over, val_fraction=val_fraction,
+    )  # fmt: skip
+    settings = data_settings(params)
+    # everything the user typed is checked before training starts: bad input stays one line
+    plan, pool = plan_folds(settings.prepared_dir, dataset, folds, declared_folds, fold_seed)
+    hparams, cfg = resolve(spec)
+    first = load_train_data(
+        settings.prepared_dir, dataset, sensors, val_fraction, spec.split_seed, held_out=plan[0], pool=pool
+    )
+    build(model, len(first.channels), len(first.classes), first.window, **hparams)
+    where = "training subjects only" if pool == "train" else "every subject (declared folds)"
+    err.print(f"{dataset}/{first.sensors}: {len(plan)} folds over {where}: {plan}")
+
+    table = Table(
+        title=f"{model}{':' + preset if preset else ''} on {dataset}/{first.sensors}, {len(plan)} folds"
+    )
+    for col in ("fold", "held-out subjects", "val subjects", "epoch (of)", "windows", "accuracy", "macro F1"):
+        table.add_column(col, justify="right" if col in ("windows", "accuracy", "macro F1") else "left")
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("{task.fields[status]}"))  # fmt: skip
+    with Progress(*columns, console=err) as progress:
+        fold_task = progress.add_task("folds", total=len(plan), status="")
+        epoch_task = progress.add_task("epochs", total=cfg.max_epochs, status="")
+
+        def report(epoch: int, row: dict[str, float]) -> None:
+            progress.update(epoch_task, completed=epoch, status=f"val acc {row['val/accuracy']:.3f}")
+
+        def on_fold(i: int, fold) -> None:
+            progress.update(fold_task, completed=i + 1, status=f"fold {i + 1}: {fold.accuracy:.3f}")
+            progress.update(epoch_task, completed=0)
+            table.add_row(
+                str(i + 1), ",".join(map(str, fold.held_out)), ",".join(map(str, fold.val_subjects)),
+                f"{fold.best_epoch} ({fold.epochs})", str(fold.windows), f"{fold.accuracy:.4f}", f"{fold.macro_f1:.4f}",
+            )  # fmt: skip
+
+        results = cross_validate(spec, plan, pool, settings.prepared_dir, on_fold=on_fold, report=report)
+    stats = summary(results)
+    out.print(table)
+    out.print(
+        f"accuracy {stats['accuracy_mean']:.4f} +- {stats['accuracy_std']:.4f}, macro F1 "
+        f"{stats['macro_f1_mean']:.4f} +- {stats['macro_f1_std']:.4f} over {stats['folds']} folds; "
+        f"pooled over every held-out window: {stats['pooled_accuracy']:.4f}"
+    )
+    if output:
+        record = {
+            "dataset": dataset, "sensors": first.sensors, "model": model, "preset": preset, "pool": pool,
+            "hparams": hparams, "train": cfg.model_dump(mode="json"), "fold_seed": fold_seed,
+            "summary": stats, "folds": [fold.__dict__ for fold in results],
+        }  # fmt: skip
+        with atomic_file(output, "w") as handle:
+            json.dump(record, handle, indent=2)
+        err.print(f"wrote {output}")
