@@ -105,7 +105,7 @@ def report(results: dict[str, Any]) -> str:
         "`validation-selected` is ours, the only generalisation estimate. Mean +- std over seeds.",
         "",
         "| model | published (protocol) | validation-selected % | best test epoch % | vs published | "
-        "final epoch % | epochs run | seeds |",
+        "final epoch % | epochs run (cap) | seeds |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, runs in sorted(results.get("runs", {}).items()):
@@ -120,7 +120,7 @@ def report(results: dict[str, Any]) -> str:
         lines.append(
             f"| {name} | {published}% (test-selected) | {stat('validation_selected')} | {stat('best_test_epoch')} "
             f"| {best - published:+.2f} | {stat('final_epoch')} | "
-            f"{', '.join(str(r['epochs']) for r in rows)} | {len(rows)} |"
+            f"{', '.join(str(r['epochs']) for r in rows)} ({runs[0]['max_epochs']}) | {len(rows)} |"
         )
     lines += [
         "",
