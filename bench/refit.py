@@ -50,13 +50,27 @@ def all_training_subjects() -> tuple[Any, tuple[np.ndarray, np.ndarray], tuple[n
     return data, (data.normalise(X_all), y_all), (data.normalise(raw["test"][0]), raw["test"][1])
 
 
+def fit_final(net, train: tuple[np.ndarray, np.ndarray], classes: list[str], cfg) -> None:
+    """Train ``net`` for ``cfg.max_epochs`` and leave it at its final weights: no held-out data is used
+    (fit's validation argument gets a slice of the training data, read only by its per-epoch log)."""
+    from har.train import fit
+
+    last: dict[str, Any] = {}
+
+    def keep_last(epoch: int, row: dict[str, float], state) -> None:
+        last["state"] = {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+    fit(net, train, (train[0][:512], train[1][:512]), classes, cfg, on_epoch=keep_last)
+    net.load_state_dict(last["state"])
+
+
 def refit(args: tuple[str, str, int]) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(1)
     from har.experiment import RunSpec, resolve
     from har.models import build
-    from har.train import evaluate, fit, seed_everything
+    from har.train import evaluate, seed_everything
 
     model, preset, seed = args
     selected = json.loads(
@@ -70,15 +84,8 @@ def refit(args: tuple[str, str, int]) -> dict[str, Any]:
                                  "schedule": "none"})  # fmt: skip
     seed_everything(seed)
     net = build(model, len(data.channels), len(data.classes), data.window, **hparams)
-    last: dict[str, Any] = {}
-
-    def keep_last(epoch: int, row: dict[str, float], state) -> None:
-        last["state"] = {k: v.detach().clone() for k, v in net.state_dict().items()}
-
     start = time.time()
-    # the "validation" argument is training data here: it only feeds the per-epoch log, never a choice
-    fit(net, train, train, data.classes, cfg, on_epoch=keep_last)
-    net.load_state_dict(last["state"])  # the final epoch, not the best one on any held-out data
+    fit_final(net, train, data.classes, cfg)
     metrics = evaluate(net, *test, data.classes, "test/")
     return {
         "seed": seed,

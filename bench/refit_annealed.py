@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from refit import all_training_subjects
+from refit import all_training_subjects, fit_final
 from report_sections import write_section  # bench/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,7 +49,7 @@ def train_final(args: tuple[str, int]) -> dict[str, Any]:
     torch.set_num_threads(1)
     from har.experiment import RunSpec, resolve
     from har.models import build
-    from har.train import evaluate, fit, seed_everything
+    from har.train import evaluate, seed_everything
     from har.train_data import load_train_data
 
     step, seed = args
@@ -63,15 +63,8 @@ def train_final(args: tuple[str, int]) -> dict[str, Any]:
     cfg = cfg.model_copy(update={**ANNEALED, "seed": seed})
     seed_everything(seed)
     net = build(MODEL, len(data.channels), len(data.classes), data.window, **hparams)
-    last: dict[str, Any] = {}
-
-    def keep_last(epoch: int, row: dict[str, float], state) -> None:
-        last["state"] = {k: v.detach().clone() for k, v in net.state_dict().items()}
-
     start = time.time()
-    # fit's "validation" argument only feeds its per-epoch log here: no epoch is chosen on it
-    fit(net, train, (train[0][:512], train[1][:512]), data.classes, cfg, on_epoch=keep_last)
-    net.load_state_dict(last["state"])  # the final epoch
+    fit_final(net, train, data.classes, cfg)
     metrics = evaluate(net, *held_out, data.classes, prefix)
     return {
         "step": step,

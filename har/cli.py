@@ -13,6 +13,20 @@ from rich.console import Console
 from rich.table import Table
 
 from har import __version__
+from har.cli_options import (
+    DatasetOpt,
+    DeviceOpt,
+    EpochsOpt,
+    HparamOpt,
+    ModelOpt,
+    ParamsOpt,
+    PresetOpt,
+    SeedOpt,
+    SensorsOpt,
+    SettingOpt,
+    ValFractionOpt,
+    run_spec,
+)
 from har.errors import BadInput, HarError
 
 app = typer.Typer(
@@ -41,9 +55,6 @@ app.command("cv")(cv_cmd)
 out = Console()
 err = Console(stderr=True)
 
-ParamsOpt = Annotated[
-    Path, typer.Option("--params", help="params.yaml with data settings and per-dataset overrides.")
-]
 NameArg = Annotated[str, typer.Argument(help="Dataset name (see 'har data list').")]
 
 
@@ -307,50 +318,23 @@ def models_zoo(
     out.print(table)
 
 
-def _parse_overrides(pairs: list[str], what: str) -> dict[str, object]:
-    """``key=value`` pairs; values are parsed as YAML scalars / lists (``hidden=64``, ``betas=[0.9,0.99]``)."""
-    import yaml
-
-    parsed: dict[str, object] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise BadInput(f"{what} {pair!r}: expected key=value")
-        parsed[key.strip()] = yaml.safe_load(value)
-    return parsed
-
-
 @app.command("train")
 def train_cmd(
-    dataset: Annotated[
-        str, typer.Option("--dataset", "-d", help="Prepared dataset (har data prepare NAME).")
-    ],
-    model: Annotated[str, typer.Option("--model", "-m", help="Architecture (har models zoo).")],
-    sensors: Annotated[
-        str, typer.Option("--sensors", "-s", help="Sensor permutation: 'acc+gyro', 'all'.")
-    ] = "all",
-    preset: Annotated[
-        str | None, typer.Option("--preset", "-p", help="Published configuration, e.g. 3x3 for res_bilstm.")
-    ] = None,
-    epochs: Annotated[
-        int | None, typer.Option("--epochs", help="Maximum epochs (early stopping may end sooner).")
-    ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Training seed (same seed, same metrics on CPU).")] = 0,
+    dataset: DatasetOpt,
+    model: ModelOpt,
+    sensors: SensorsOpt = "all",
+    preset: PresetOpt = None,
+    epochs: EpochsOpt = None,
+    seed: SeedOpt = 0,
     batch_size: Annotated[int | None, typer.Option("--batch-size", help="Mini-batch size.")] = None,
     lr: Annotated[float | None, typer.Option("--lr", help="Learning rate.")] = None,
-    hparam: Annotated[
-        list[str], typer.Option("--hparam", "-H", help="Architecture override key=value (repeatable).")
-    ] = [],  # noqa: B006
-    setting: Annotated[
-        list[str], typer.Option("--set", help="Training override key=value, e.g. patience=5 (repeatable).")
-    ] = [],  # noqa: B006
-    val_fraction: Annotated[
-        float, typer.Option(help="Share of training subjects held out for validation.")
-    ] = 0.2,
+    hparam: HparamOpt = [],  # noqa: B006
+    setting: SettingOpt = [],  # noqa: B006
+    val_fraction: ValFractionOpt = 0.2,
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Checkpoint folder (default runs/train/<name>).")
     ] = None,
-    device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = "auto",
+    device: DeviceOpt = "auto",
     params: ParamsOpt = Path("params.yaml"),
 ) -> None:
     """Train one model on a prepared dataset: selection on validation subjects, one test evaluation,
@@ -359,17 +343,10 @@ def train_cmd(
 
     from har.checkpoint import save_checkpoint
     from har.config import data_settings
-    from har.experiment import RunSpec, checkpoint_info, run
+    from har.experiment import checkpoint_info, run
 
-    train_over = _parse_overrides(setting, "--set")
-    for key, value in (("max_epochs", epochs), ("batch_size", batch_size), ("lr", lr)):
-        if value is not None:
-            train_over[key] = value
-    train_over.update(seed=seed, device=device)
-    spec = RunSpec(
-        dataset=dataset, sensors=sensors, model=model, preset=preset, hparams=_parse_overrides(hparam, "--hparam"),
-        train=train_over, val_fraction=val_fraction,
-    )  # fmt: skip
+    spec = run_spec(dataset, model, sensors, preset, hparam, setting, val_fraction,
+                    max_epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device)  # fmt: skip
     settings = data_settings(params)
     # check what the user typed before the progress bars start, so that bad input stays one line
     from har.experiment import resolve as resolve_run

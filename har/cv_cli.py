@@ -13,15 +13,28 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from har.cli_options import (
+    DatasetOpt,
+    DeviceOpt,
+    EpochsOpt,
+    HparamOpt,
+    ModelOpt,
+    ParamsOpt,
+    PresetOpt,
+    SeedOpt,
+    SensorsOpt,
+    SettingOpt,
+    ValFractionOpt,
+    run_spec,
+)
+
 out = Console()
 err = Console(stderr=True)
 
 
 def cv_cmd(
-    dataset: Annotated[
-        str, typer.Option("--dataset", "-d", help="Prepared dataset (har data prepare NAME).")
-    ],
-    model: Annotated[str, typer.Option("--model", "-m", help="Architecture (har models zoo).")],
+    dataset: DatasetOpt,
+    model: ModelOpt,
     folds: Annotated[
         int | None,
         typer.Option(
@@ -39,50 +52,33 @@ def cv_cmd(
             "protocol of datasets that declare folds, e.g. watch, myogym).",
         ),
     ] = False,
-    sensors: Annotated[
-        str, typer.Option("--sensors", "-s", help="Sensor permutation: 'acc+gyro', 'all'.")
-    ] = "all",
-    preset: Annotated[str | None, typer.Option("--preset", "-p", help="Published configuration.")] = None,
-    epochs: Annotated[int | None, typer.Option("--epochs", help="Maximum epochs per fold.")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Training seed (the same for every fold).")] = 0,
+    sensors: SensorsOpt = "all",
+    preset: PresetOpt = None,
+    epochs: EpochsOpt = None,
+    seed: SeedOpt = 0,
     fold_seed: Annotated[int, typer.Option("--fold-seed", help="Seed of the --folds grouping.")] = 0,
-    hparam: Annotated[
-        list[str], typer.Option("--hparam", "-H", help="Architecture override key=value (repeatable).")
-    ] = [],  # noqa: B006
-    setting: Annotated[
-        list[str], typer.Option("--set", help="Training override key=value, e.g. patience=5 (repeatable).")
-    ] = [],  # noqa: B006
-    val_fraction: Annotated[
-        float, typer.Option(help="Share of each fold's training subjects held out to choose the epoch.")
-    ] = 0.2,
+    hparam: HparamOpt = [],  # noqa: B006
+    setting: SettingOpt = [],  # noqa: B006
+    val_fraction: ValFractionOpt = 0.2,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the folds and their summary as JSON.")
     ] = None,
-    device: Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")] = "auto",
-    params: Annotated[
-        Path, typer.Option("--params", help="params.yaml with data settings and per-dataset overrides.")
-    ] = Path("params.yaml"),
+    device: DeviceOpt = "auto",
+    params: ParamsOpt = Path("params.yaml"),
 ) -> None:
     """Cross-validate one configuration by subject: a model per fold, each scored once on its held-out
     subjects (epoch chosen on validation subjects carved from the fold's training subjects)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from har.atomic import atomic_file
-    from har.cli import _parse_overrides
     from har.config import data_settings
     from har.crossval import cross_validate, plan_folds, summary
-    from har.experiment import RunSpec, resolve
+    from har.experiment import resolve
     from har.models import build
     from har.train_data import load_train_data
 
-    train_over = _parse_overrides(setting, "--set")
-    if epochs is not None:
-        train_over["max_epochs"] = epochs
-    train_over.update(seed=seed, device=device)
-    spec = RunSpec(
-        dataset=dataset, sensors=sensors, model=model, preset=preset, hparams=_parse_overrides(hparam, "--hparam"),
-        train=train_over, val_fraction=val_fraction,
-    )  # fmt: skip
+    spec = run_spec(dataset, model, sensors, preset, hparam, setting, val_fraction,
+                    max_epochs=epochs, seed=seed, device=device)  # fmt: skip
     settings = data_settings(params)
     # everything the user typed is checked before training starts: bad input stays one line
     plan, pool = plan_folds(settings.prepared_dir, dataset, folds, declared_folds, fold_seed)

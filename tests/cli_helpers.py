@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -37,3 +38,14 @@ def one_line_error(proc: subprocess.CompletedProcess) -> str:
     assert len(lines) == 1, f"expected one line on stderr, got: {proc.stderr!r}"
     assert lines[0].startswith("error: "), lines[0]
     return lines[0]
+
+
+def sample_project(root: Path, dataset: str = "uci_hapt_sample") -> Path:
+    """A scratch project in ``root``: params.yaml, the bundled sample, ``dataset`` fetched and prepared."""
+    shutil.copy(REPO / "params.yaml", root / "params.yaml")
+    shutil.copytree(REPO / "sample", root / "sample")
+    for step in ("fetch", "prepare"):
+        proc = har("data", step, dataset, cwd=root)
+        assert proc.returncode == 0, proc.stderr
+    return root
+

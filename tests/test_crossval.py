@@ -4,7 +4,6 @@ test subjects, the declared folds of the real watch set, and ``har cv`` end to e
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,7 @@ from har.crossval import subject_folds
 from har.data.prepared import load_prepared
 from har.errors import BadInput
 from har.train_data import load_train_data
-from tests.cli_helpers import REPO, har, one_line_error
+from tests.cli_helpers import REPO, har, one_line_error, sample_project
 
 SHARED = REPO.parent / "shared" / "datasets"
 TINY = ("-m", "lstm", "-H", "hidden=8", "-H", "layers=1", "--epochs", "1")
@@ -23,13 +22,8 @@ ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("cv")
-    shutil.copy(REPO / "params.yaml", root / "params.yaml")
-    shutil.copytree(REPO / "sample", root / "sample")
-    for step in ("fetch", "prepare"):
-        proc = har("data", step, "uci_hapt_sample", cwd=root)
-        assert proc.returncode == 0, proc.stderr
-    return root
+    """A scratch project with params.yaml, the bundled sample, and uci_hapt_sample fetched + prepared."""
+    return sample_project(tmp_path_factory.mktemp("cv"))
 
 
 def test_subject_folds_partition_the_subjects_evenly_and_reproducibly() -> None:

@@ -22,7 +22,7 @@ from har.models import build, model_names
 from har.train import StopTraining, TrainConfig, _optimizer, evaluate, fit, predict_logits
 from har.train_data import TrainData, load_train_data
 from har.weight_average import exponential_average
-from tests.cli_helpers import REPO, har, one_line_error
+from tests.cli_helpers import har, one_line_error, sample_project
 
 DATASET = "uci_hapt_sample"
 SMALL = {"hidden": 8, "layers": 1}  # a fast lstm
@@ -32,13 +32,7 @@ ONE_THREAD = {"OMP_NUM_THREADS": "1"}  # the CPU is shared: more threads make sm
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A scratch project with params.yaml, the bundled sample, and uci_hapt_sample fetched + prepared."""
-    root = tmp_path_factory.mktemp("project")
-    shutil.copy(REPO / "params.yaml", root / "params.yaml")
-    shutil.copytree(REPO / "sample", root / "sample")
-    for step in ("fetch", "prepare"):
-        proc = har("data", step, DATASET, cwd=root)
-        assert proc.returncode == 0, proc.stderr
-    return root
+    return sample_project(tmp_path_factory.mktemp("project"))
 
 
 @pytest.fixture(scope="module")
