@@ -4,11 +4,14 @@ their ``key=value`` overrides. Only typer is imported here, so ``har --help`` st
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from har.errors import BadInput
+
+if TYPE_CHECKING:
+    from har.experiment import RunSpec
 
 ParamsOpt = Annotated[
     Path, typer.Option("--params", help="params.yaml with data settings and per-dataset overrides.")
@@ -49,7 +52,7 @@ def parse_overrides(pairs: list[str], what: str) -> dict[str, object]:
 def run_spec(
     dataset: str, model: str, sensors: str, preset: str | None, hparam: list[str], setting: list[str],
     val_fraction: float, **train: object,
-):  # fmt: skip
+) -> RunSpec:  # fmt: skip
     """The ``RunSpec`` of a training command: ``--set`` overrides, then the explicit flags (None: unset)."""
     from har.experiment import RunSpec
 
@@ -59,4 +62,3 @@ def run_spec(
         dataset=dataset, sensors=sensors, model=model, preset=preset, hparams=parse_overrides(hparam, "--hparam"),
         train=overrides, val_fraction=val_fraction,
     )  # fmt: skip
-

@@ -135,4 +135,3 @@ def _fold(
         )
     test = in_pool & np.isin(subject, held_out)
     return test, in_pool & ~test
-
