@@ -24,7 +24,7 @@ import numpy as np
 from har.data.prepared import load_prepared
 from har.errors import BadInput
 from har.experiment import RunResult, RunSpec, run
-from har.train_data import load_train_data
+from har.train_data import TrainData, load_train_data
 
 
 def subject_folds(subjects: list[int], k: int, seed: int = 0) -> list[list[int]]:
@@ -79,11 +79,13 @@ def cross_validate(
     prepared_dir: Path,
     on_fold: Callable[[int, FoldResult], None] | None = None,
     report: Callable[[int, dict[str, float]], None] | None = None,
+    first: TrainData | None = None,
 ) -> list[FoldResult]:
-    """Train ``spec`` once per fold; each fold's held-out subjects are evaluated once."""
+    """Train ``spec`` once per fold; each fold's held-out subjects are evaluated once. ``first``: the first
+    fold's data when the caller has loaded it already (to check the input before training)."""
     results = []
     for i, held_out in enumerate(folds):
-        data = load_train_data(
+        data = first if i == 0 and first is not None else load_train_data(
             prepared_dir, spec.dataset, spec.sensors, spec.val_fraction, spec.split_seed, held_out=held_out,
             pool=pool,
         )  # fmt: skip

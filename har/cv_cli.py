@@ -112,7 +112,9 @@ def cv_cmd(
                 f"{fold.best_epoch} ({fold.epochs})", str(fold.windows), f"{fold.accuracy:.4f}", f"{fold.macro_f1:.4f}",
             )  # fmt: skip
 
-        results = cross_validate(spec, plan, pool, settings.prepared_dir, on_fold=on_fold, report=report)
+        results = cross_validate(
+            spec, plan, pool, settings.prepared_dir, on_fold=on_fold, report=report, first=first
+        )
     stats = summary(results)
     out.print(table)
     out.print(
