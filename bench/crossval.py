@@ -2,7 +2,7 @@
 4-subject validation and the test figures of the accuracy table.
 
 Each candidate is cross-validated with 3 seeded folds of the 21 training subjects (the test subjects
-are never loaded); inside each fold, validation subjects carved from the fold's training subjects choose
+are never used); inside each fold, validation subjects carved from the fold's training subjects choose
 the epoch. The candidates below were all tested already (bench/accuracy.py), so this is no selection:
 it asks whether the judges agree, i.e. whether an estimate over all 21 training subjects ranks the
 candidates as the test subjects do, where the 4 validation subjects did not.
@@ -54,7 +54,7 @@ def report() -> str:
         "## Cross-validation over the training subjects (uci_hapt)",
         "",
         "`python bench/crossval.py`: `har cv -d uci_hapt -m MODEL -p PRESET --folds 3` per candidate (3 seeded "
-        "folds of the 21 training subjects, 7 held out per fold; the test subjects are never loaded), beside "
+        "folds of the 21 training subjects, 7 held out per fold; the test subjects are never used), beside "
         "the 4-subject validation and the test figures of the table above. These candidates were tested "
         "before, so this chooses nothing: it checks whether an estimate over all 21 training subjects ranks "
         "them as the test subjects do.",

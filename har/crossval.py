@@ -3,7 +3,7 @@
 Two uses, two pools of subjects:
 
 - ``pool="train"`` (``har cv --folds K``): the training subjects are split into K seeded groups; the
-  official test subjects are never loaded. An estimate over every training subject, for comparing
+  official test subjects are never used. An estimate over every training subject, for comparing
   configurations without spending the test split (a 4-subject validation split is a noisy judge).
 - ``pool="all"`` (``har cv --declared-folds``): the dataset's declared folds over every subject, the
   leave-subjects-out protocol some HAR papers report (MyoGym, the watch exercise set).

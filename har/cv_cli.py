@@ -40,7 +40,7 @@ def cv_cmd(
         typer.Option(
             "--folds",
             "-k",
-            help="Split the TRAINING subjects into K seeded folds; the test subjects are never loaded "
+            help="Split the TRAINING subjects into K seeded folds; the test subjects are never used "
             "(compare configurations without spending the test split).",
         ),
     ] = None,
