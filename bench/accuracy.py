@@ -29,9 +29,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from report_sections import write_section  # bench/ is on sys.path when run as a script
+from report_sections import save_json, write_section  # bench/ is on sys.path when run as a script
 
-from har.atomic import atomic_file
 from har.experiment import RunSpec, run
 from har.latency import latency_ms
 from har.models import preset as get_preset
@@ -87,13 +86,6 @@ def load(path: Path) -> dict[str, Any]:
     if path.is_file():
         return json.loads(path.read_text())
     return {"runs": []}
-
-
-def save(path: Path, results: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(path, "w") as handle:
-        json.dump(results, handle, indent=2)
-        handle.write("\n")
 
 
 def key(record: dict[str, Any]) -> tuple:
@@ -295,7 +287,7 @@ def merge_parts() -> None:
                 results["runs"].append(record)
                 seen.add(key(record))
     results["summary"] = summarise(results["runs"])
-    save(RESULTS, results)
+    save_json(RESULTS, results)
     for part in parts:
         part.unlink()
     write_report(results)
@@ -371,7 +363,7 @@ def main() -> None:
                 "val_subjects": data.val_subjects,
             }
             results["runs"].append(record)
-            save(path, results)
+            save_json(path, results)
             print(
                 f"{args.dataset} {spec_name} seed {seed}: test acc {record['test/accuracy']:.4f} "
                 f"macro F1 {record['test/macro_f1']:.4f} ({record['epochs_run']} epochs, "
@@ -379,7 +371,7 @@ def main() -> None:
                 flush=True,
             )
     results["summary"] = summarise(results["runs"])
-    save(path, results)
+    save_json(path, results)
     if not args.part:
         write_report(results)
     for row in results["summary"]:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from report_sections import write_section  # bench/ is on sys.path when run as a script
+from report_sections import save_json, write_section  # bench/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "ensemble.json"
@@ -119,7 +119,7 @@ def main() -> None:
         )
         record.update(test_accuracy=test["test/accuracy"], test_macro_f1=test["test/macro_f1"])
     results[args.model] = record
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    save_json(RESULTS, results)
     write_section(REPORT, "ensemble", report(results))
     print(json.dumps({k: v for k, v in record.items() if k != "members"}, indent=1))
 

@@ -31,9 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from report_sections import write_section  # bench/ is on sys.path when run as a script
-
-from har.atomic import atomic_file
+from report_sections import save_json, write_section  # bench/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "published_protocol.json"
@@ -186,8 +184,7 @@ def main() -> None:
                 runs.setdefault(run["model"], []).append(run)
                 results["date"] = time.strftime("%Y-%m-%d %H:%M")
                 results["load_average_after"] = round(os.getloadavg()[0], 1)
-                with atomic_file(RESULTS, "w") as handle:
-                    json.dump(results, handle, indent=1)
+                save_json(RESULTS, results)
                 print(f"{run['model']} seed {run['seed']}: {summary(run)}", flush=True)
     write_section(REPORT, "published_protocol", report(results))
 

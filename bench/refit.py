@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from report_sections import write_section  # bench/ is on sys.path when run as a script
+from report_sections import save_json, write_section  # bench/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "refit.json"
@@ -135,7 +135,7 @@ def main() -> None:
             runs = pool.map(refit, [(model, preset, s) for s in seeds], chunksize=1)
         results[args.model] = {"runs": runs, "date": time.strftime("%Y-%m-%d %H:%M"),
                                "load_average_after": os.getloadavg()[0]}  # fmt: skip
-        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+        save_json(RESULTS, results)
         print(json.dumps(runs, indent=1))
     write_section(REPORT, "refit", report(results))
 

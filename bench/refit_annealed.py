@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 from refit import all_training_subjects, fit_final
-from report_sections import write_section  # bench/ is on sys.path when run as a script
+from report_sections import save_json, write_section  # bench/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "refit_annealed.json"
@@ -118,7 +118,7 @@ def report(results: dict[str, Any]) -> str:
 
 def save(results: dict[str, Any]) -> None:
     results.update(date=time.strftime("%Y-%m-%d %H:%M"), load_average_after=round(os.getloadavg()[0], 1))
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    save_json(RESULTS, results)
 
 
 def main() -> None:

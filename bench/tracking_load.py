@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import multiprocessing as mp
 import os
 import platform
@@ -40,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests/servers.py: the shared PostgreSQL + mlflow server helpers
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import cpu_name  # noqa: E402
+from report_sections import save_json  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "tracking_load.json"
 KEYS = 10
@@ -318,8 +318,7 @@ def main() -> int:
                   f"{result['throughput_metrics_per_s']} metrics/s", flush=True)  # fmt: skip
     record["machine"]["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
     record["bench_seconds"] = round(time.perf_counter() - began, 1)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(record, indent=2) + "\n")
+    save_json(args.output, record)
     print()
     print(table(record["results"]))
     for name, r in record["results"].items():

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report_sections import write_section
+from report_sections import save_json, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "tune.json"
@@ -275,7 +275,7 @@ def main() -> None:
                 "date": time.strftime("%Y-%m-%d %H:%M"),
             }
             RESULTS.parent.mkdir(parents=True, exist_ok=True)
-            RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+            save_json(RESULTS, results)
     write_section(REPORT, "tune", report(results))
     print(f"wrote {RESULTS} and {REPORT}")
 
