@@ -190,6 +190,15 @@ def data_info(
     out.print(counts)
     split = meta["split"]
     out.print(f"train subjects: {split['train_subjects']}\ntest subjects: {split['test_subjects']}")
+    if split.get("extra_windows"):
+        out.print(_extra_line(meta))
+
+
+def _extra_line(meta: dict) -> str:
+    """What window.train_step added: training-only windows, not in the counts above."""
+    extra, window = meta["split"]["extra_windows"], meta["window"]
+    return (f"plus {extra['train']} train / {extra['test']} test-subject windows every {window['train_step']} "
+            f"samples (window.train_step), used for training only: scoring uses the step-{window['step']} windows")  # fmt: skip
 
 
 def _image_counts(folder: Path) -> None:
@@ -274,6 +283,8 @@ def data_prepare(name: NameArg, params: ParamsOpt = Path("params.yaml")) -> None
             f"published: {ref['train']} train / {ref['test']} test windows "
             f"(ours {diff['train']:+.1f}% / {diff['test']:+.1f}%)"
         )
+    if meta["split"].get("extra_windows"):
+        out.print(_extra_line(meta))
 
 
 @data_app.command("permutations")

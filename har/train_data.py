@@ -75,7 +75,8 @@ def load_train_data(
     By default ``test`` is the dataset's own test split. With ``held_out`` (one cross-validation fold)
     those subjects become ``test`` instead, drawn from the training subjects (``pool="train"``: the
     official test subjects are left out entirely) or from every subject (``pool="all"``: a published
-    leave-subjects-out protocol); validation subjects are carved from the rest of the pool."""
+    leave-subjects-out protocol); validation subjects are carved from the rest of the pool. The denser
+    ``window.train_step`` windows, where prepared, are used for training only."""
     folder = prepared_dir / dataset
     if not (folder / "meta.json").is_file():
         raise BadInput(f"{folder}: not prepared; run 'har data prepare {dataset}'")
@@ -98,7 +99,8 @@ def load_train_data(
     is_val = rest & np.isin(data.subject, val_subjects)
     if test.any() and (is_val & test).any():  # cannot happen: guards the invariant
         raise BadInput("validation windows overlap the test split")
-    masks = {"train": rest & ~is_val, "val": is_val, "test": test}
+    scored = ~data.extra  # window.train_step's extra windows train; only the step grid is scored
+    masks = {"train": rest & ~is_val, "val": is_val & scored, "test": test & scored}
     mean, std = fit_normalisation(X, masks["train"])
     out = TrainData(
         dataset=dataset,

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from har import __version__
 from har.atomic import atomic_dir
 from har.data.formats import reader
+from har.data.prepared import EXTRA_FILE
 from har.data.spec import DatasetSpec
 from har.data.splits import assign_split
 from har.data.windows import fit_normalisation
@@ -65,11 +66,18 @@ def prepare(
         raise BadInput(f"{raw_root}: not found; run 'har data fetch {spec.name}' first")
     options = reader_options(spec, params_path)
     result = reader(spec.format).read(raw_root, spec, options)
+    if spec.window.train_step is not None and result.windows.extra is None:
+        raise BadInput(
+            f"datasets.{spec.name}.window.train_step: the {spec.format} files hold windows already cut; "
+            "remove train_step from params.yaml"
+        )
     split = assign_split(result.windows, spec.split)
     X = result.windows.X[split.keep]
     y = result.windows.y[split.keep]
     subject = result.windows.subject[split.keep]
     test = split.test[split.keep]
+    extra = result.windows.extra[split.keep] if result.windows.extra is not None else None
+    scored = ~extra if extra is not None else np.ones(len(y), dtype=bool)
     mean, std = fit_normalisation(X, ~test)
     n_classes = len(result.classes)
     meta: dict[str, Any] = {
@@ -90,8 +98,8 @@ def prepare(
         "options": options.model_dump(),
         "shape": list(X.shape),
         "class_counts": {
-            "train": np.bincount(y[~test], minlength=n_classes).tolist(),
-            "test": np.bincount(y[test], minlength=n_classes).tolist(),
+            "train": np.bincount(y[~test & scored], minlength=n_classes).tolist(),
+            "test": np.bincount(y[test & scored], minlength=n_classes).tolist(),
         },
         "reference_windows": reference_comparison(spec, split.info["windows"]),
         "citation": spec.citation,
@@ -105,5 +113,7 @@ def prepare(
         np.save(tmp / "y.npy", y.astype(np.int64))
         np.save(tmp / "subject.npy", subject.astype(np.int32))
         np.save(tmp / "split.npy", test.astype(np.uint8))
+        if extra is not None:
+            np.save(tmp / EXTRA_FILE, extra.astype(np.uint8))
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     return target

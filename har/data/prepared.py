@@ -13,6 +13,7 @@ from har.errors import BadInput
 from har.sensors import channels_of
 
 FILES = ("X.npy", "y.npy", "subject.npy", "split.npy", "meta.json")
+EXTRA_FILE = "extra.npy"  # only with window.train_step: 1 = a training-only window between the step grid's
 
 
 @dataclass
@@ -22,6 +23,7 @@ class Prepared:
     subject: np.ndarray
     test: np.ndarray  # bool: window belongs to the test split
     meta: dict[str, Any]
+    extra: np.ndarray  # bool: a denser training-only window (window.train_step); never validated or tested
 
     def select(self, permutation: str) -> tuple[np.ndarray, list[str]]:
         """Windows restricted to a sensor permutation, and the channel names kept."""
@@ -40,4 +42,11 @@ def load_prepared(folder: Path, mmap: bool = True) -> Prepared:
         subject=np.load(folder / "subject.npy"),
         test=np.load(folder / "split.npy").astype(bool),
         meta=json.loads((folder / "meta.json").read_text()),
+        extra=_extra(folder),
     )
+
+
+def _extra(folder: Path) -> np.ndarray:
+    if (folder / EXTRA_FILE).is_file():
+        return np.load(folder / EXTRA_FILE).astype(bool)
+    return np.zeros(len(np.load(folder / "y.npy", mmap_mode="r")), dtype=bool)

@@ -39,6 +39,19 @@ class WindowSpec(_Strict):
         description="segment: windows lie wholly inside one labelled segment; "
         "last: label of the window's last sample; majority: most frequent label",
     )
+    train_step: int | None = Field(
+        default=None,
+        gt=0,
+        description="denser windows for training only: extra windows every train_step samples (a divisor "
+        "of step) are kept for training; validation, test and held-out subjects are always scored on the "
+        "step windows, so figures stay comparable. None: every window is on the step grid",
+    )
+
+    @model_validator(mode="after")
+    def _train_step_divides_step(self) -> WindowSpec:
+        if self.train_step is not None and (self.train_step > self.step or self.step % self.train_step):
+            raise ValueError(f"train_step {self.train_step} must divide step {self.step} (e.g. {self.step // 2})")
+        return self
 
 
 class SplitSpec(_Strict):

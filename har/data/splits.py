@@ -47,14 +47,17 @@ def assign_split(windows: Windows, spec: SplitSpec) -> Split:
     if not (keep & ~test).any():
         raise BadInput("the split leaves no training window; check split in params.yaml")
     dropped = sorted(set(subjects) - set(np.unique(windows.subject[keep]).tolist()))
+    extra = windows.extra if windows.extra is not None else np.zeros(len(test), dtype=bool)
     info: dict[str, Any] = {
         "rule": spec.rule,
         "by": "recording" if windows.test is not None else "subject",
         "train_subjects": sorted(int(s) for s in np.unique(windows.subject[keep & ~test])),
         "test_subjects": sorted(int(s) for s in np.unique(windows.subject[keep & test])),
         "folds": [sorted(f) for f in spec.folds],
-        "windows": {"train": int((keep & ~test).sum()), "test": int((keep & test).sum())},
+        "windows": {"train": int((keep & ~test & ~extra).sum()), "test": int((keep & test & ~extra).sum())},
     }
+    if windows.extra is not None:  # the denser training-only windows (WindowSpec.train_step)
+        info["extra_windows"] = {"train": int((keep & ~test & extra).sum()), "test": int((keep & test & extra).sum())}
     if dropped:
         info["dropped_subjects"] = dropped
     return Split(keep=keep, test=test, info=info)

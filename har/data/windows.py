@@ -27,12 +27,16 @@ class Recording:
 
 @dataclass
 class Windows:
-    """Windows ``X`` [N, T, C] float32 with class index ``y``, ``subject`` and, if known, a test flag."""
+    """Windows ``X`` [N, T, C] float32 with class index ``y``, ``subject`` and, if known, a test flag.
+
+    ``extra`` (only with ``WindowSpec.train_step``) flags the windows between the step grid's: training
+    material only, never scored."""
 
     X: np.ndarray
     y: np.ndarray
     subject: np.ndarray
     test: np.ndarray | None = None
+    extra: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.y)
@@ -77,13 +81,27 @@ def window_starts(labels: np.ndarray, spec: WindowSpec) -> tuple[np.ndarray, np.
     return starts[keep], y[keep]
 
 
+def training_window_starts(labels: np.ndarray, spec: WindowSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Start, label and extra flag of every window, including the denser ``train_step`` ones.
+
+    Without ``train_step`` this is :func:`window_starts` with no extra window. With it, the windows
+    every ``train_step`` samples are cut by the same label rule; since ``train_step`` divides ``step``,
+    the step grid's windows are among them and exactly the others are flagged extra."""
+    grid, grid_y = window_starts(labels, spec)
+    if spec.train_step is None or spec.train_step == spec.step:
+        return grid, grid_y, np.zeros(len(grid), dtype=bool)
+    dense, dense_y = window_starts(labels, spec.model_copy(update={"step": spec.train_step}))
+    return dense, dense_y, ~np.isin(dense, grid)
+
+
 def cut_windows(recordings: Sequence[Recording], spec: WindowSpec) -> Windows:
     """Cut every recording into windows; windows never cross recordings."""
-    xs, ys, subjects, tests = [], [], [], []
+    xs, ys, subjects, tests, extras = [], [], [], [], []
     for rec in recordings:
-        starts, y = window_starts(rec.labels, spec)
+        starts, y, extra = training_window_starts(rec.labels, spec)
         if len(starts) == 0:
             continue
+        extras.append(extra)
         view = sliding_window_view(rec.signals, spec.size, axis=0)  # [T-size+1, C, size]
         xs.append(np.ascontiguousarray(view[starts].transpose(0, 2, 1), dtype=np.float32))
         ys.append(y)
@@ -99,6 +117,7 @@ def cut_windows(recordings: Sequence[Recording], spec: WindowSpec) -> Windows:
         y=np.concatenate(ys),
         subject=np.concatenate(subjects),
         test=np.concatenate(tests) if has_run_split else None,
+        extra=np.concatenate(extras) if spec.train_step is not None else None,
     )
 
 
