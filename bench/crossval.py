@@ -111,7 +111,43 @@ def report() -> str:
             "",
             "Folds (held-out subjects): " + "; ".join(",".join(map(str, f["held_out"])) for f in folds) + ".",
         ]
+    lines += round_two()
     return "\n".join([*lines, ""])
+
+
+def verdicts() -> dict[str, tuple[bool, float, float, int]]:
+    """Round 2's rule per finished candidate: (qualifies, CV mean, base CV mean, folds won) in %."""
+    out = {}
+    for name, base in BASE.items():
+        if not (path(name).is_file() and path(base).is_file()):
+            continue
+        mine, theirs = (json.loads(path(n).read_text()) for n in (name, base))
+        won = sum(a["accuracy"] > b["accuracy"] for a, b in zip(mine["folds"], theirs["folds"], strict=True))
+        mean, base_mean = (100 * r["summary"]["accuracy_mean"] for r in (mine, theirs))
+        out[name] = (mean > base_mean and won >= 2, mean, base_mean, won)
+    return out
+
+
+def round_two() -> list[str]:
+    """The denser-windows round: each candidate against its base, and which one the rule sends to test."""
+    found = verdicts()
+    if not found:
+        return []
+    qualified = [n for n, v in found.items() if v[0]]
+    tested = max(qualified, key=lambda n: found[n][1]) if qualified else None
+    lines = [
+        "",
+        "Round 2, denser training windows (declared in bench/crossval.py before its runs): the base preset "
+        "trained on uci_hapt prepared with window.train_step 32 (twice the training windows, scored windows "
+        "unchanged), epoch cap halved. A candidate is tested only if its CV mean beats its base's and it wins "
+        ">= 2 of the 3 folds; of two, only the higher CV mean.",
+        "",
+        "| candidate | CV % | base CV % | folds won | tested |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, (_, mean, base_mean, won) in found.items():
+        lines.append(f"| {name} | {mean:.2f} | {base_mean:.2f} | {won} of 3 | {'yes' if name == tested else 'no'} |")
+    return lines
 
 
 def main() -> None:

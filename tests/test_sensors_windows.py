@@ -7,7 +7,7 @@ import pytest
 
 from har.data.spec import WindowSpec
 from har.data.splits import fold_masks
-from har.data.windows import UNLABELLED, Recording, cut_windows, window_starts
+from har.data.windows import UNLABELLED, Recording, cut_windows, training_window_starts, window_starts
 from har.errors import BadInput
 from har.sensors import canonical, channels_of, parse_permutation, permutations
 
@@ -61,6 +61,36 @@ def test_windows_never_cross_recordings() -> None:
         [0, 1, 2, 3], [2, 3, 4, 5], [4, 5, 6, 7], [6, 7, 8, 9], [100, 101, 102, 103], [102, 103, 104, 105]
     ]  # fmt: skip
     assert w.subject.tolist() == [1, 1, 1, 1, 2, 2] and w.test is None
+
+
+def test_train_step_adds_training_windows_between_the_grid_windows() -> None:
+    labels = np.array([0] * 10 + [UNLABELLED] * 3 + [1] * 7 + [2] * 4)
+    spec = WindowSpec(size=4, step=4, train_step=2, label="segment")
+    grid, grid_y = window_starts(labels, spec)
+    starts, y, extra = training_window_starts(labels, spec)
+    assert grid.tolist() == [0, 4, 13, 20]
+    assert starts.tolist() == [0, 2, 4, 6, 13, 15, 20]  # every 2 samples, still inside each segment
+    assert y.tolist() == [0, 0, 0, 0, 1, 1, 2]
+    assert starts[~extra].tolist() == grid.tolist() and y[~extra].tolist() == grid_y.tolist()
+    for rule in ("last", "majority"):  # the same holds for the whole-recording rules
+        spec = WindowSpec(size=4, step=6, train_step=3, label=rule)
+        starts, _, extra = training_window_starts(labels, spec)
+        assert starts[~extra].tolist() == window_starts(labels, spec)[0].tolist()
+        assert (starts[extra] % 6 == 3).all()
+
+
+def test_cut_windows_flags_the_extra_windows_only_with_train_step() -> None:
+    rec = Recording("a", 1, np.arange(12, dtype=float)[:, None], np.zeros(12, dtype=np.int64))
+    assert cut_windows([rec], WindowSpec(size=4, step=4)).extra is None
+    w = cut_windows([rec], WindowSpec(size=4, step=4, train_step=2))
+    assert w.X[:, 0, 0].tolist() == [0, 2, 4, 6, 8]
+    assert w.extra.tolist() == [False, True, False, True, False]
+
+
+@pytest.mark.parametrize("train_step", [3, 8, 0])
+def test_train_step_must_divide_step(train_step: int) -> None:
+    with pytest.raises(ValueError, match="train_step"):
+        WindowSpec(size=8, step=4, train_step=train_step)
 
 
 def test_window_longer_than_every_segment_is_a_clear_error() -> None:
