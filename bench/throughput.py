@@ -53,7 +53,7 @@ UCI_HAR_TRAIN_WINDOWS = 7352
 # the published configuration of each architecture (models missing here fall back to their first preset)
 MAIN_PRESETS = {
     "lstm": ["chevalier"],
-    "res_bilstm": ["3x3"],
+    "res_bilstm": ["3x3", "3x3_readme"],
     "lstm_dense": ["tutorial"],
     "cnn_lstm": ["tutorial"],
     "convlstm": ["tutorial"],

@@ -38,6 +38,9 @@ class TrainConfig(BaseModel):
     rho: float = Field(0.9, gt=0, lt=1, description="RMSProp smoothing constant")
     weight_decay: float = Field(0.0, ge=0, description="coupled weight decay in the optimiser")
     l2: float = Field(0.0, ge=0, description="explicit L2 penalty l2 * sum(w^2) / 2 (TensorFlow's l2_loss)")
+    l2_skip_biases: bool = Field(
+        False, description="the L2 penalty leaves out 1-D parameters (biases, normalisation gains and shifts)"
+    )
     batch_size: int = Field(64, gt=0)
     max_epochs: int = Field(50, gt=0)
     patience: int = Field(10, gt=0, description="early stopping: epochs without improvement of monitor")
@@ -201,6 +204,7 @@ def fit(
     weights = _class_weights(train[1], len(classes), cfg.class_weighting)
     loss_fn = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(device))
     optimizer = _optimizer(model, cfg)
+    penalised = [p for p in model.parameters() if p.requires_grad and not (cfg.l2_skip_biases and p.ndim < 2)]
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience, min_lr=cfg.min_lr
     )
@@ -264,7 +268,7 @@ def fit(
                 model(xb), yb, weight=loss_fn.weight, label_smoothing=cfg.label_smoothing
             )
             if cfg.l2:
-                loss = loss + cfg.l2 * sum((p**2).sum() for p in model.parameters()) / 2
+                loss = loss + cfg.l2 * sum((p**2).sum() for p in penalised) / 2
             if not torch.isfinite(loss):
                 raise HarError(
                     f"training diverged: loss is {loss.item()} at epoch {epoch}, batch {b + 1}; lower the learning rate"

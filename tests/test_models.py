@@ -170,8 +170,20 @@ def _linear(n_in: int, n_out: int) -> int:
 KNOWN_COUNTS = {
     # ReLU projection 9->32, 2 LSTM layers of 32, head 32->6
     "lstm:chevalier": _linear(9, 32) + 2 * _lstm_params(32, 32) + _linear(32, 6),
-    # projection 9->28, one bidirectional LSTM of 28, reduce 56->28, BatchNorm(28), head 28->6
-    "res_bilstm:1x1": _linear(9, 28) + 2 * _lstm_params(28, 28) + _linear(56, 28) + 2 * 28 + _linear(28, 6),
+    # the authors' code: per direction a ReLU projection 9->14 and an LSTM of 14; time-step norm gain +
+    # shift; head 28->6
+    "res_bilstm:1x1": 2 * (_linear(9, 14) + _lstm_params(14, 14)) + 2 + _linear(28, 6),
+    # 3 blocks of 3 such cells (blocks 2-3 project 28->14), three norms, head
+    "res_bilstm:3x3": 3 * 2 * (_linear(9, 14) + _lstm_params(14, 14))
+    + 6 * 2 * (_linear(28, 14) + _lstm_params(14, 14))
+    + 3 * 2
+    + _linear(28, 6),
+    # the README's reading: projection 9->28, one bidirectional LSTM of 28, reduce 56->28, BatchNorm(28),
+    # head 28->6
+    "res_bilstm:3x3_readme": _linear(9, 28)
+    + 9 * (2 * _lstm_params(28, 28) + _linear(56, 28))
+    + 3 * 2 * 28
+    + _linear(28, 6),
     # LSTM 9->100, dense 100->100, head 100->6
     "lstm_dense:tutorial": _lstm_params(9, 100) + _linear(100, 100) + _linear(100, 6),
 }
@@ -179,7 +191,13 @@ KNOWN_COUNTS = {
 
 @pytest.mark.parametrize("spec", list(KNOWN_COUNTS))
 def test_count_parameters_matches_the_zoo(spec: str) -> None:
-    assert KNOWN_COUNTS == {"lstm:chevalier": 17_414, "res_bilstm:1x1": 15_098, "lstm_dense:tutorial": 55_106}
+    assert KNOWN_COUNTS == {
+        "lstm:chevalier": 17_414,
+        "res_bilstm:1x1": 3_816,
+        "res_bilstm:3x3": 36_132,
+        "res_bilstm:3x3_readme": 131_914,
+        "lstm_dense:tutorial": 55_106,
+    }
     name = spec.partition(":")[0]
     model = build(name, 9, 6, 128, **preset(spec).hparams)
     assert count_parameters(model) == KNOWN_COUNTS[spec]
@@ -286,6 +304,33 @@ def test_too_few_channels_or_classes() -> None:
         build("lstm", 0, 6, 128)
 
 
-def test_res_bilstm_unknown_norm() -> None:
-    with pytest.raises(BadInput, match="norm must be"):
-        build("res_bilstm", 9, 6, 128, norm="group")
+@pytest.mark.parametrize(
+    ("key", "value"), [("norm", "group"), ("cell", "gru"), ("residual", "dense"), ("init", "xavier")]
+)
+def test_res_bilstm_unknown_option(key: str, value: str) -> None:
+    with pytest.raises(BadInput, match=f"{key} must be .*{value}"):
+        build("res_bilstm", 9, 6, 128, **{key: value})
+
+
+def test_res_bilstm_code_reading_splits_hidden_between_directions() -> None:
+    with pytest.raises(BadInput, match="hidden 27 is odd"):
+        build("res_bilstm", 9, 6, 128, cell="split", hidden=27)
+    model = build("res_bilstm", 9, 6, 128, **preset("res_bilstm:3x3").hparams)
+    lstms = [m for m in model.modules() if isinstance(m, torch.nn.LSTM)]
+    assert len(lstms) == 18 and {m.hidden_size for m in lstms} == {14}  # 3x3 bidirectional, 14 units each
+    forget = lstms[0].bias_ih_l0[14:28]
+    assert torch.equal(forget, torch.ones(14)) and not lstms[0].bias_hh_l0.any()  # forget bias 1, others 0
+    model.eval()
+    assert (model(torch.randn(4, 128, 9)) >= 0).all()  # the code's ReLU on the logits
+
+
+def test_parallel_residual_cells_all_read_the_block_input() -> None:
+    """Summed parallel cells: zeroing one cell's output layer changes only its own contribution."""
+    torch.manual_seed(0)
+    model = build("res_bilstm", 3, 2, 16, n_stacked=1, n_residual=2, hidden=4, cell="split",
+                  residual="parallel", norm="none")  # fmt: skip
+    model.eval()
+    x = torch.randn(2, 16, 3)
+    block = model.blocks[0]
+    expected = block[0](x) + block[1](x)
+    assert torch.allclose(model.head.weight @ expected[:, -1].T + model.head.bias[:, None], model(x).T, atol=1e-6)

@@ -262,8 +262,10 @@ def test_bad_training_settings_are_bad_input() -> None:
     with pytest.raises(BadInput, match="patiense"):
         resolve(small_spec(patiense=3))
     hparams, cfg = resolve(RunSpec(DATASET, model="res_bilstm", preset="3x3", hparams={"hidden": 8}))
-    assert hparams == {"n_stacked": 3, "n_residual": 3, "hidden": 8, "bidirectional": True}
-    assert cfg.lr == 0.001 and cfg.l2 == 0.005 and cfg.clip_grad_norm == 15.0
+    assert hparams == {"n_stacked": 3, "n_residual": 3, "hidden": 8, "bidirectional": True, "cell": "split",
+                       "residual": "parallel", "norm": "time", "input_dropout": 0.15, "dropout": 0.15,
+                       "relu_logits": True, "init": "reference"}  # fmt: skip
+    assert cfg.lr == 0.001 and cfg.l2 == 0.005 and cfg.clip_grad_norm == 15.0 and cfg.l2_skip_biases
     with pytest.raises(BadInput, match="unknown preset"):
         resolve(RunSpec(DATASET, model="res_bilstm", preset="4x4"))
 
@@ -299,6 +301,20 @@ def test_explicit_l2_adds_to_the_training_loss(data: TrainData) -> None:
         losses[l2] = fit(model, train, val, data.classes, cfg).history[0]["train/loss"]
     assert losses[0.01] > losses[0.0]
     assert np.isfinite(list(losses.values())).all()
+
+
+def test_l2_can_leave_biases_out(data: TrainData) -> None:
+    """The penalty difference is exactly l2/2 * the squared 1-D parameters (weights barely move at lr 1e-12)."""
+    train, val = _subset(data)
+    losses = {}
+    for skip in (False, True):
+        torch.manual_seed(0)
+        model = build("lstm", 9, 6, 128, **SMALL)
+        biases = sum(float((p.detach() ** 2).sum()) for p in model.parameters() if p.ndim < 2)
+        cfg = TrainConfig(max_epochs=1, lr=1e-12, l2=0.1, l2_skip_biases=skip, seed=5, batch_size=64, num_threads=1)
+        losses[skip] = fit(model, train, val, data.classes, cfg).history[0]["train/loss"]
+    assert biases > 0
+    assert losses[False] - losses[True] == pytest.approx(0.1 * biases / 2, rel=1e-3)
 
 
 def test_rmsprop_runs(data: TrainData) -> None:
@@ -435,8 +451,9 @@ def test_cli_models_zoo_lists_every_model(project: Path) -> None:
         assert name in proc.stdout
     for spec, count in (
         ("lstm:chevalier", "17,414"),
-        ("res_bilstm:1x1", "15,098"),
-        ("res_bilstm:3x3", "131,914"),
+        ("res_bilstm:1x1", "3,816"),
+        ("res_bilstm:3x3", "36,132"),
+        ("res_bilstm:3x3_readme", "131,914"),
     ):
         assert spec in proc.stdout and count in proc.stdout
 
