@@ -56,7 +56,7 @@ VARIANTS = {
     "ema": ["--set", "ema_decay=0.998"],
     "reg": ["--hparam", "dropout=0.5", "--set", "weight_decay=0.001", "--set", "label_smoothing=0.2"],
 }
-VARIANT_LABELS = {"ema": "ema_decay=0.998", "reg": "dropout 0.5, weight_decay 1e-3, label_smoothing 0.2"}
+VARIANT_LABELS = {"ema": "ema_decay=0.998", "reg": "dropout 0.5 + weight_decay 1e-3 + label_smoothing 0.2"}
 # label -> (model:preset, epoch cap, window.train_step or None, round-3 variant or None)
 CANDIDATES: dict[str, tuple[str, int, int | None, str | None]] = {
     label(name, step) + (f" + {VARIANT_LABELS[variant]}" if variant else ""): (name, epochs, step, variant)
