@@ -54,6 +54,7 @@ LATER_FIELDS = (
     "loader_workers",
     "ema_decay",
     "l2_skip_biases",
+    "keep",
 )  # TrainConfig fields
 REPORT = ROOT / "docs" / "results.md"
 PUBLISHED = [

@@ -51,17 +51,11 @@ def all_training_subjects() -> tuple[Any, tuple[np.ndarray, np.ndarray], tuple[n
 
 
 def fit_final(net, train: tuple[np.ndarray, np.ndarray], classes: list[str], cfg) -> None:
-    """Train ``net`` for ``cfg.max_epochs`` and leave it at its final weights: no held-out data is used
-    (fit's validation argument gets a slice of the training data, read only by its per-epoch log)."""
+    """Train ``net`` for ``cfg.max_epochs`` and leave it at its final weights (``keep="last"``): no held-out
+    data is used (fit's validation argument gets a slice of the training data, read only by its log)."""
     from har.train import fit
 
-    last: dict[str, Any] = {}
-
-    def keep_last(epoch: int, row: dict[str, float], state) -> None:
-        last["state"] = {k: v.detach().clone() for k, v in net.state_dict().items()}
-
-    fit(net, train, (train[0][:512], train[1][:512]), classes, cfg, on_epoch=keep_last)
-    net.load_state_dict(last["state"])
+    fit(net, train, (train[0][:512], train[1][:512]), classes, cfg.model_copy(update={"keep": "last"}))
 
 
 def refit(args: tuple[str, str, int]) -> dict[str, Any]:

@@ -44,6 +44,11 @@ class TrainConfig(BaseModel):
     batch_size: int = Field(64, gt=0)
     max_epochs: int = Field(50, gt=0)
     patience: int = Field(10, gt=0, description="early stopping: epochs without improvement of monitor")
+    keep: Literal["best", "last"] = Field(
+        "best",
+        description="weights kept: the best validation epoch (by monitor), or the last epoch (no early "
+        "stopping; for a schedule that anneals the learning rate, and for a refit with nothing to validate)",
+    )
     monitor: Literal["val/macro_f1", "val/accuracy", "val/loss"] = "val/macro_f1"
     plateau_factor: float = Field(0.5, gt=0, lt=1)
     plateau_patience: int = Field(3, ge=0)
@@ -187,7 +192,8 @@ def fit(
     on_epoch: EpochHook | None = None,
     resume: TrainState | None = None,
 ) -> FitResult:
-    """Train ``model``; keep the weights of the best validation epoch (by ``cfg.monitor``).
+    """Train ``model``; keep the weights of the best validation epoch (by ``cfg.monitor``), or of the
+    last epoch with ``cfg.keep == "last"``.
 
     ``on_epoch(epoch, row, state)`` is the tuner's hook: ``state()`` builds a ``TrainState`` to
     checkpoint; ``resume`` continues from such a state (same config), epoch numbers included.
@@ -298,7 +304,7 @@ def fit(
         history.append(row)
         if cfg.schedule == "plateau":
             scheduler.step(row["val/loss"])
-        if _improved(row[cfg.monitor], best_value, mode):
+        if cfg.keep == "last" or _improved(row[cfg.monitor], best_value, mode):
             best_value, best_epoch, since_best = row[cfg.monitor], epoch, 0
             best_state = copy.deepcopy({k: v.detach().cpu() for k, v in judged.state_dict().items()})
         else:

@@ -317,6 +317,26 @@ def test_l2_can_leave_biases_out(data: TrainData) -> None:
     assert losses[False] - losses[True] == pytest.approx(0.1 * biases / 2, rel=1e-3)
 
 
+def test_keep_last_trains_every_epoch_and_keeps_the_final_weights(data: TrainData) -> None:
+    train, val = _subset(data)
+    finals = []
+    for keep in ("best", "last"):
+        torch.manual_seed(0)
+        model = build("lstm", 9, 6, 128, **SMALL)
+        cfg = TrainConfig(max_epochs=4, patience=1, lr=0.05, keep=keep, seed=3, batch_size=32, num_threads=1)
+        seen: dict[str, dict] = {}
+
+        def last_state(epoch: int, row: dict, state, model=model, seen=seen) -> None:
+            seen["state"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+        result = fit(model, train, val, data.classes, cfg, on_epoch=last_state)
+        finals.append((result, seen["state"], model.state_dict()))
+    (best, _, _), (last, final_state, kept) = finals
+    assert len(last.history) == 4 and last.best_epoch == 4 and not last.stopped_early  # patience ignored
+    assert all(torch.equal(final_state[k], kept[k]) for k in kept)
+    assert best.best_epoch == max(range(1, len(best.history) + 1), key=lambda e: best.history[e - 1]["val/macro_f1"])
+
+
 def test_rmsprop_runs(data: TrainData) -> None:
     train, val = _subset(data)
     cfg = TrainConfig(optimizer="rmsprop", lr=1e-3, rho=0.8, max_epochs=2, batch_size=64, num_threads=1)
