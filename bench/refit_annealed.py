@@ -17,7 +17,14 @@ no early stopping, final weights (nothing is selected on any held-out data).
 
     python bench/refit_annealed.py --jobs 2            # step 1, then step 2 if the gate is passed
 
-Writes bench/results/refit_annealed.json and the refit_annealed section of docs/results.md.
+Procedure pooled_stats (``--procedure pooled_stats``, round 4 of bench/crossval.py, declared there before
+its runs): the resnet1d:pooled_stats preset as it is (its cosine schedule over 20 epochs, 1 warm-up
+epoch), no early stopping, final weights. Its gate is cross-validation instead of step 1: the 3-fold CV
+of the procedure (``har cv ... --set keep=last``) must have a mean at least pooled_stats' validation-
+selected CV mean and be at least as good on 2 of the 3 folds; then step 2 as above.
+
+Writes bench/results/refit_annealed.json (wang2017) or refit_pooled_stats.json and the refit_annealed
+section of docs/results.md.
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from crossval import GATE_4
+from crossval import path as cv_path
 from refit import all_training_subjects, fit_final
 from report_sections import save_json, write_section  # bench/ is on sys.path when run as a script
 
@@ -40,9 +49,26 @@ REPORT = ROOT / "docs" / "results.md"
 MODEL, PRESET, EPOCHS, GATE = "resnet1d", "wang2017", 20, 96.03
 ANNEALED = {"schedule": "cosine", "min_lr": 1e-5, "warmup_epochs": 1, "max_epochs": EPOCHS,
             "patience": EPOCHS + 1, "num_threads": 1}  # fmt: skip
+# procedure -> (preset, training overrides, results file); wang2017's gate is step 1, pooled_stats' is CV
+PROCEDURES = {
+    "wang2017": ("wang2017", ANNEALED, RESULTS),
+    "pooled_stats": ("pooled_stats", {"num_threads": 1}, RESULTS.with_name("refit_pooled_stats.json")),
+}
 
 
-def train_final(args: tuple[str, int]) -> dict[str, Any]:
+def cv_gate() -> tuple[bool, str]:
+    """Round 4's gate: the keep=last CV against pooled_stats' validation-selected CV (mean, and 2 of 3 folds)."""
+    if not cv_path(GATE_4).is_file():
+        return False, f"{GATE_4}: no CV record yet (python bench/crossval.py --models '{GATE_4}')"
+    last, selected = (json.loads(cv_path(n).read_text()) for n in (GATE_4, "resnet1d:pooled_stats"))
+    mean, base = (100 * r["summary"]["accuracy_mean"] for r in (last, selected))
+    as_good = sum(a["accuracy"] >= b["accuracy"] for a, b in zip(last["folds"], selected["folds"], strict=True))
+    passed = mean >= base and as_good >= 2
+    return passed, (f"CV of the last epoch's weights {mean:.2f}% vs {base:.2f}% validation-selected, at least as "
+                    f"good on {as_good} of 3 folds: {'passed' if passed else 'not passed: no refit, the test split was not used'}")  # fmt: skip
+
+
+def train_final(args: tuple[str, int, str]) -> dict[str, Any]:
     """Step ``gate`` (train split -> final-epoch validation) or ``refit`` (all 21 -> test) for one seed."""
     import torch
 
@@ -52,15 +78,16 @@ def train_final(args: tuple[str, int]) -> dict[str, Any]:
     from har.train import evaluate, seed_everything
     from har.train_data import load_train_data
 
-    step, seed = args
+    step, seed, procedure = args
+    preset, overrides, _ = PROCEDURES[procedure]
     if step == "gate":
         data = load_train_data(ROOT / "data" / "prepared", "uci_hapt", "all")
         train, held_out, prefix = data.splits["train"], data.splits["val"], "val/"
     else:
         data, train, held_out = all_training_subjects()
         prefix = "test/"
-    hparams, cfg = resolve(RunSpec("uci_hapt", "all", MODEL, PRESET))
-    cfg = cfg.model_copy(update={**ANNEALED, "seed": seed})
+    hparams, cfg = resolve(RunSpec("uci_hapt", "all", MODEL, preset))
+    cfg = cfg.model_copy(update={**overrides, "seed": seed})
     seed_everything(seed)
     net = build(MODEL, len(data.channels), len(data.classes), data.window, **hparams)
     start = time.time()
@@ -85,7 +112,7 @@ def percentages(runs: list[dict[str, Any]]) -> str:
     return ", ".join(f"{100 * r['accuracy']:.2f}" for r in runs)
 
 
-def report(results: dict[str, Any]) -> str:
+def report(results: dict[str, Any], pooled: dict[str, Any]) -> str:
     gate = results.get("gate", [])
     if not gate:
         return ""
@@ -113,37 +140,68 @@ def report(results: dict[str, Any]) -> str:
             f"**{test:.2f} +- {test_std:.2f}%**, macro F1 {f1:.2f} +- {f1_std:.2f}% (target 95%: "
             f"{'reached' if test >= 95 else 'not reached'})"
         )
+    if cv_path(GATE_4).is_file():
+        _, verdict = cv_gate()
+        lines += [
+            "",
+            "Round 4 (bench/crossval.py, declared before its runs): resnet1d:pooled_stats as it is (cosine over 20 "
+            "epochs, 1 warm-up epoch), no early stopping, final weights; gate: its 3-fold CV with `keep=last` "
+            "against its validation-selected CV. `python bench/refit_annealed.py --procedure pooled_stats`.",
+            "",
+            f"- gate: {verdict}",
+        ]
+        refit = pooled.get("refit", [])
+        if refit:
+            test, test_std = mean_std(refit, "accuracy")
+            f1, f1_std = mean_std(refit, "macro_f1")
+            lines.append(
+                f"- refit on all 21 training subjects ({refit[0]['train_windows']} windows), one test evaluation "
+                f"per seed: test accuracy {percentages(refit)}, mean **{test:.2f} +- {test_std:.2f}%**, macro F1 "
+                f"{f1:.2f} +- {f1_std:.2f}% (target 95%: {'reached' if test >= 95 else 'not reached'})"
+            )
     return "\n".join([*lines, ""])
 
 
-def save(results: dict[str, Any]) -> None:
+def save(results: dict[str, Any], path: Path) -> None:
     results.update(date=time.strftime("%Y-%m-%d %H:%M"), load_average_after=round(os.getloadavg()[0], 1))
-    save_json(RESULTS, results)
+    save_json(path, results)
+
+
+def load(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--procedure", choices=list(PROCEDURES), default="wang2017")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--jobs", type=int, default=2, help="runs at once (one CPU thread each)")
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args()
-    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    path = PROCEDURES[args.procedure][2]
+    results = load(path)
     seeds = [int(s) for s in args.seeds.split(",")]
     if not args.report_only:
+        steps = ("gate", "refit") if args.procedure == "wang2017" else ("refit",)
         with mp.get_context("spawn").Pool(args.jobs) as pool:
-            for step in ("gate", "refit"):
-                if step == "refit" and mean_std(results["gate"], "accuracy")[0] < GATE:
+            for step in steps:
+                passed, verdict = (
+                    cv_gate() if args.procedure == "pooled_stats" else
+                    (mean_std(results.get("gate", [{"accuracy": 0}]), "accuracy")[0] >= GATE, "gate")
+                )  # fmt: skip
+                if step == "refit" and not passed:
+                    print(f"{args.procedure}: {verdict}", flush=True)
                     break  # the gate is not passed: the test split is not used
                 done = {r["seed"] for r in results.get(step, [])}
-                todo = [(step, s) for s in seeds if s not in done]
+                todo = [(step, s, args.procedure) for s in seeds if s not in done]
                 for run in pool.imap_unordered(train_final, todo):
                     results.setdefault(step, []).append(run)
                     results[step].sort(key=lambda r: r["seed"])
-                    save(results)
+                    save(results, path)
                     print(json.dumps(run), flush=True)
-    write_section(REPORT, "refit_annealed", report(results))
+    write_section(REPORT, "refit_annealed", report(load(RESULTS), load(PROCEDURES["pooled_stats"][2])))
 
 
 if __name__ == "__main__":
