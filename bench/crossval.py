@@ -44,7 +44,7 @@ Round 5, a steadier choice of the epoch (declared 2026-11-30 after round 4, befo
 Rounds 1-4 point at the epoch choice as the weak step: the last epoch is worse than the chosen one
 (round 4), and the chosen epoch's validation accuracy is a noisy guide to held-out subjects. Candidates,
 pooled_stats with (a) ``monitor=val/loss`` (a smoother criterion than macro F1 on 3-4 subjects), or (b)
-``--val-fraction 0.3`` (5 validation subjects per fold instead of 3, 6 in the final split instead of 4).
+``--val-fraction 0.3`` (4 validation subjects per fold instead of 3, 6 in the final split instead of 4).
 Rule as in round 3: the better candidate is tested (3 seeds, as a new preset) only if its CV mean beats
 pooled_stats' 94.08 and it is better on at least 2 of the 3 folds.
 
@@ -216,7 +216,7 @@ def round_two() -> list[str]:
         lines += [
             "",
             "Round 5, a steadier choice of the epoch: pooled_stats choosing its epoch by validation loss, or "
-            "with 5 validation subjects per fold instead of 3. The better candidate is tested only if it beats "
+            "with 4 validation subjects per fold instead of 3. The better candidate is tested only if it beats "
             "pooled_stats' CV mean and wins >= 2 of the 3 folds.",
             *round_table(found, "pooled_stats"),
         ]
