@@ -75,9 +75,12 @@ VARIANTS = {
     "last": ["--set", "keep=last"],
     "valloss": ["--set", "monitor=val/loss"],
     "val30": ["--val-fraction", "0.3"],
+    "seed1": ["--seed", "1"],
+    "seed2": ["--seed", "2"],
 }
 VARIANT_LABELS = {"ema": "ema_decay=0.998", "reg": "dropout 0.5 + weight_decay 1e-3 + label_smoothing 0.2",
-                  "last": "keep=last", "valloss": "monitor=val/loss", "val30": "val_fraction 0.3"}  # fmt: skip
+                  "last": "keep=last", "valloss": "monitor=val/loss", "val30": "val_fraction 0.3",
+                  "seed1": "training seed 1", "seed2": "training seed 2"}  # fmt: skip
 # label -> (model:preset, epoch cap, window.train_step or None, round-3 variant or None)
 CANDIDATES: dict[str, tuple[str, int, int | None, str | None]] = {
     label(name, step) + (f" + {VARIANT_LABELS[variant]}" if variant else ""): (name, epochs, step, variant)
@@ -92,6 +95,8 @@ CANDIDATES: dict[str, tuple[str, int, int | None, str | None]] = {
         ("resnet1d:pooled_stats", 20, None, "last"),
         ("resnet1d:pooled_stats", 20, None, "valloss"),
         ("resnet1d:pooled_stats", 20, None, "val30"),
+        ("resnet1d:pooled_stats", 20, None, "seed1"),  # the judge's noise: the leader, other seeds
+        ("resnet1d:pooled_stats", 20, None, "seed2"),
     )
 }
 BASE = {"resnet1d:pooled_stats + train_step 32": "resnet1d:pooled_stats",
