@@ -276,7 +276,8 @@ def round_six() -> list[str]:
     ]
     for model, (mean, folds, _), verdict in ((rows[0][0], base, "-"), (name, mine, "yes" if tested else "no")):
         fold_text = " / ".join(f"{v:.2f}" for v in folds)
-        lines.append(f"| {model} | {mean:.2f} | {fold_text} | {won if model == name else '-'} of 3 | {verdict} |")
+        wins = f"{won} of 3" if model == name else "-"
+        lines.append(f"| {model} | {mean:.2f} | {fold_text} | {wins} | {verdict} |")
     return lines
 
 
