@@ -222,6 +222,14 @@ def test_uci_har_short_row_is_bad_input(tmp_path: Path) -> None:
     )
 
 
+def test_uci_har_refuses_denser_training_windows(tmp_path: Path) -> None:
+    """Its windows are published already cut: window.train_step cannot add any."""
+    make_uci_har(tmp_path / "raw")
+    window = BUILTIN["uci_har"].window.model_copy(update={"train_step": 32})
+    spec = BUILTIN["uci_har"].model_copy(update={"window": window})
+    assert_prepare_fails(spec, tmp_path / "raw", tmp_path / "out", "datasets.uci_har.window.train_step", "already cut")
+
+
 # ----------------------------------------------------------------------------------------------------------
 # UCI HAPT RawData (the raw source of UCI HAR)
 
