@@ -222,36 +222,26 @@ def round_table(found: dict[str, tuple[bool, float, float, int]], against: str) 
 
 
 def round_two() -> list[str]:
-    """Rounds 2 and 3 (declared in this module's docstring before their runs), with their verdicts."""
+    """Rounds 2, 3 and 5 (declared in this module's docstring before their runs) with their verdicts,
+    then round 6."""
+    leader = "resnet1d:pooled_stats"
+    rounds = (
+        (BASE, "base", "Round 2, denser training windows: the base preset trained on uci_hapt prepared with "
+         "window.train_step 32 (twice the training windows, scored windows unchanged), epoch cap halved. A "
+         "candidate is tested only if its CV mean beats its base's and it wins >= 2 of the 3 folds; of two, "
+         "only the higher CV mean."),
+        ({name: leader for name in ROUND_3}, "pooled_stats", "Round 3, pooled_stats (the CV leader) with its "
+         "weights averaged, or regularised harder against the early peak (one seed per fold, 20 epochs). The "
+         "better candidate is tested only if it beats pooled_stats' CV mean and wins >= 2 of the 3 folds."),
+        ({name: leader for name in ROUND_5}, "pooled_stats", "Round 5, a steadier choice of the epoch: "
+         "pooled_stats choosing its epoch by validation loss, or with 4 validation subjects per fold instead of "
+         "3. The better candidate is tested only if it beats pooled_stats' CV mean and wins >= 2 of the 3 folds."),
+    )  # fmt: skip
     lines = []
-    found = verdicts(BASE)
-    if found:
-        lines += [
-            "",
-            "Round 2, denser training windows: the base preset trained on uci_hapt prepared with "
-            "window.train_step 32 (twice the training windows, scored windows unchanged), epoch cap halved. A "
-            "candidate is tested only if its CV mean beats its base's and it wins >= 2 of the 3 folds; of two, "
-            "only the higher CV mean.",
-            *round_table(found, "base"),
-        ]
-    found = verdicts({name: "resnet1d:pooled_stats" for name in ROUND_3})
-    if found:
-        lines += [
-            "",
-            "Round 3, pooled_stats (the CV leader) with its weights averaged, or regularised harder against "
-            "the early peak (one seed per fold, 20 epochs). The better candidate is tested only if it beats "
-            "pooled_stats' CV mean and wins >= 2 of the 3 folds.",
-            *round_table(found, "pooled_stats"),
-        ]
-    found = verdicts({name: "resnet1d:pooled_stats" for name in ROUND_5})
-    if found:
-        lines += [
-            "",
-            "Round 5, a steadier choice of the epoch: pooled_stats choosing its epoch by validation loss, or "
-            "with 4 validation subjects per fold instead of 3. The better candidate is tested only if it beats "
-            "pooled_stats' CV mean and wins >= 2 of the 3 folds.",
-            *round_table(found, "pooled_stats"),
-        ]
+    for pairs, against, text in rounds:
+        found = verdicts(pairs)
+        if found:
+            lines += ["", text, *round_table(found, against)]
     return lines + round_six()
 
 

@@ -130,16 +130,7 @@ def report(results: dict[str, Any], pooled: dict[str, Any]) -> str:
         f"{percentages(gate)}, mean **{acc:.2f} +- {std:.2f}%** "
         f"-> {'passed' if acc >= GATE else 'not passed: no refit, the test split was not used'}",
     ]
-    refit = results.get("refit", [])
-    if refit:
-        test, test_std = mean_std(refit, "accuracy")
-        f1, f1_std = mean_std(refit, "macro_f1")
-        lines.append(
-            f"- refit on all 21 training subjects ({refit[0]['train_windows']} windows), one test evaluation per "
-            f"seed: test accuracy {percentages(refit)}, mean "
-            f"**{test:.2f} +- {test_std:.2f}%**, macro F1 {f1:.2f} +- {f1_std:.2f}% (target 95%: "
-            f"{'reached' if test >= 95 else 'not reached'})"
-        )
+    lines += refit_lines(results.get("refit", []))
     if cv_path(GATE_4).is_file():
         _, verdict = cv_gate()
         lines += [
@@ -149,17 +140,23 @@ def report(results: dict[str, Any], pooled: dict[str, Any]) -> str:
             "against its validation-selected CV. `python bench/refit_annealed.py --procedure pooled_stats`.",
             "",
             f"- gate: {verdict}",
+            *refit_lines(pooled.get("refit", [])),
         ]
-        refit = pooled.get("refit", [])
-        if refit:
-            test, test_std = mean_std(refit, "accuracy")
-            f1, f1_std = mean_std(refit, "macro_f1")
-            lines.append(
-                f"- refit on all 21 training subjects ({refit[0]['train_windows']} windows), one test evaluation "
-                f"per seed: test accuracy {percentages(refit)}, mean **{test:.2f} +- {test_std:.2f}%**, macro F1 "
-                f"{f1:.2f} +- {f1_std:.2f}% (target 95%: {'reached' if test >= 95 else 'not reached'})"
-            )
     return "\n".join([*lines, ""])
+
+
+def refit_lines(refit: list[dict[str, Any]]) -> list[str]:
+    """The refit's one test evaluation per seed, if it ran."""
+    if not refit:
+        return []
+    test, test_std = mean_std(refit, "accuracy")
+    f1, f1_std = mean_std(refit, "macro_f1")
+    return [
+        f"- refit on all 21 training subjects ({refit[0]['train_windows']} windows), one test evaluation per "
+        f"seed: test accuracy {percentages(refit)}, mean "
+        f"**{test:.2f} +- {test_std:.2f}%**, macro F1 {f1:.2f} +- {f1_std:.2f}% (target 95%: "
+        f"{'reached' if test >= 95 else 'not reached'})"
+    ]
 
 
 def save(results: dict[str, Any], path: Path) -> None:
