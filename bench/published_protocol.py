@@ -92,6 +92,7 @@ def train_with_test_curve(args: tuple[str, int, int | None]) -> dict[str, Any]:
         from accuracy import config_hash
 
         from har.latency import latency_ms
+        from har.models import count_parameters
 
         val = evaluate(net, *data.splits["val"], data.classes, "val/")
         test = evaluate(net, *data.splits["test"], data.classes, "test/")
@@ -101,7 +102,7 @@ def train_with_test_curve(args: tuple[str, int, int | None]) -> dict[str, Any]:
             "config_hash": config_hash(spec), "epochs_run": len(result.history), "best_epoch": result.best_epoch,
             "val/accuracy": val["val/accuracy"], "val/macro_f1": val["val/macro_f1"],
             "test/accuracy": test["test/accuracy"], "test/macro_f1": test["test/macro_f1"],
-            "test/weighted_f1": test["test/weighted_f1"], "parameters": sum(p.numel() for p in net.parameters()),
+            "test/weighted_f1": test["test/weighted_f1"], "parameters": count_parameters(net),
             "seconds_per_epoch": result.seconds_per_epoch, "wall_seconds": time.time() - start,
             "latency_ms": latency_ms(net, data.window, len(data.channels)), "val_subjects": data.val_subjects,
         }  # fmt: skip
