@@ -58,6 +58,10 @@ seeds 1 and 2. Rule: it is tested (3 seeds, bench/accuracy.py --train-step 32 --
 its 3-seed CV mean beats pooled_stats' 3-seed CV mean and its per-fold seed means are higher on at
 least 2 of the 3 folds.
 
+Completing round 6's rule (declared 2026-11-30 before these runs): the two other CV-judged models of
+the accuracy table, wang2017 and wang2017_ema, get training seeds 1 and 2 as well, so that the best-model
+rule compares 3-seed CV means only, whichever way that turns out.
+
 Writes bench/results/cv/uci_hapt-<model>-<preset>[-train_step<N>][-<variant>].json (the `har cv -o` record) and the
 crossval section of docs/results.md.
 """
@@ -110,6 +114,10 @@ CANDIDATES: dict[str, tuple[str, int, int | None, str | None]] = {
         ("resnet1d:pooled_stats", 20, None, "seed2"),
         ("resnet1d:pooled_stats", 10, 32, "seed1"),  # round 6
         ("resnet1d:pooled_stats", 10, 32, "seed2"),
+        ("resnet1d:wang2017", 25, None, "seed1"),  # completing round 6's rule
+        ("resnet1d:wang2017", 25, None, "seed2"),
+        ("resnet1d:wang2017_ema", 25, None, "seed1"),
+        ("resnet1d:wang2017_ema", 25, None, "seed2"),
     )
 }
 BASE = {"resnet1d:pooled_stats + train_step 32": "resnet1d:pooled_stats",
