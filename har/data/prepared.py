@@ -36,17 +36,13 @@ def load_prepared(folder: Path, mmap: bool = True) -> Prepared:
     if missing:
         raise BadInput(f"{folder}: {missing[0]} missing; run 'har data prepare {folder.name}'")
     mode = "r" if mmap else None
+    y = np.load(folder / "y.npy")
+    extra = folder / EXTRA_FILE  # only with window.train_step; otherwise every window is scored
     return Prepared(
         X=np.load(folder / "X.npy", mmap_mode=mode),
-        y=np.load(folder / "y.npy"),
+        y=y,
         subject=np.load(folder / "subject.npy"),
         test=np.load(folder / "split.npy").astype(bool),
         meta=json.loads((folder / "meta.json").read_text()),
-        extra=_extra(folder),
+        extra=np.load(extra).astype(bool) if extra.is_file() else np.zeros(len(y), dtype=bool),
     )
-
-
-def _extra(folder: Path) -> np.ndarray:
-    if (folder / EXTRA_FILE).is_file():
-        return np.load(folder / EXTRA_FILE).astype(bool)
-    return np.zeros(len(np.load(folder / "y.npy", mmap_mode="r")), dtype=bool)
