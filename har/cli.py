@@ -420,6 +420,14 @@ def evaluate_cmd(
     repeats: Annotated[
         int, typer.Option("--repeats", help="Retrain with seeds 0..N-1 and report mean +- std on the split.")
     ] = 0,
+    adapt: Annotated[
+        str,
+        typer.Option(
+            "--adapt",
+            help="none, or subject: predict each subject with BatchNorm statistics re-estimated on that "
+            "subject's unlabeled windows of the split (AdaBN; transductive, report it apart).",
+        ),
+    ] = "none",
     params: ParamsOpt = Path("params.yaml"),
 ) -> None:
     """Evaluate a checkpoint on a split of its dataset, or retrain N seeds (--repeats) for mean +- std."""
@@ -433,7 +441,15 @@ def evaluate_cmd(
 
     if split not in ("train", "val", "test"):
         raise BadInput(f"--split {split!r}: choose train, val or test")
+    if adapt not in ("none", "subject"):
+        raise BadInput(f"--adapt {adapt!r}: choose none or subject")
+    if adapt != "none" and repeats:
+        raise BadInput("--adapt scores one checkpoint; drop --repeats (har cv --adapt compares both)")
     model, info = load_checkpoint(checkpoint)
+    if adapt != "none":
+        from har.adapt import check_adaptable
+
+        check_adaptable(model, info["model"])
     settings = data_settings(params)
     data = load_train_data(  # the checkpoint's own validation subjects (older checkpoints: the defaults)
         settings.prepared_dir, info["dataset"], info["sensors"], info.get("val_fraction", 0.2),
@@ -446,8 +462,12 @@ def evaluate_cmd(
         X = (
             (raw - np.asarray(info["normalization"]["mean"])) / np.asarray(info["normalization"]["std"])
         ).astype(np.float32)
-        metrics = evaluate(model, X, data.splits[split][1], info["classes"], f"{split}/")
-        table = Table(title=f"{checkpoint} on {info['dataset']}/{info['sensors']} {split} ({len(X)} windows)")
+        groups = data.subjects[split] if adapt == "subject" else None
+        metrics = evaluate(model, X, data.splits[split][1], info["classes"], f"{split}/", groups=groups)
+        how = ", BatchNorm adapted per subject" if groups is not None else ""
+        table = Table(
+            title=f"{checkpoint} on {info['dataset']}/{info['sensors']} {split} ({len(X)} windows{how})"
+        )
         for col in ("accuracy", "macro F1", "weighted F1"):
             table.add_column(col, justify="right")
         table.add_row(*(f"{metrics[f'{split}/{k}']:.4f}" for k in ("accuracy", "macro_f1", "weighted_f1")))

@@ -24,6 +24,7 @@ import numpy as np
 from har.data.prepared import load_prepared
 from har.errors import BadInput
 from har.experiment import RunResult, RunSpec, run
+from har.train import evaluate
 from har.train_data import TrainData, load_train_data
 
 
@@ -70,6 +71,8 @@ class FoldResult:
     accuracy: float
     macro_f1: float
     val_accuracy: float
+    adapted_accuracy: float | None = None  # the same model, BatchNorm adapted per held-out subject
+    adapted_macro_f1: float | None = None
 
 
 def cross_validate(
@@ -80,9 +83,12 @@ def cross_validate(
     on_fold: Callable[[int, FoldResult], None] | None = None,
     report: Callable[[int, dict[str, float]], None] | None = None,
     first: TrainData | None = None,
+    adapt: bool = False,
 ) -> list[FoldResult]:
     """Train ``spec`` once per fold; each fold's held-out subjects are evaluated once. ``first``: the first
-    fold's data when the caller has loaded it already (to check the input before training)."""
+    fold's data when the caller has loaded it already (to check the input before training). ``adapt``:
+    the same model is also scored with its BatchNorm statistics adapted on each held-out subject's
+    windows (har.adapt), a paired comparison: same weights, same windows."""
     results = []
     for i, held_out in enumerate(folds):
         data = first if i == 0 and first is not None else load_train_data(
@@ -91,6 +97,11 @@ def cross_validate(
         )  # fmt: skip
         result: RunResult = run(spec, prepared_dir, data=data, report=report)
         assert result.test is not None
+        adapted = None
+        if adapt:
+            adapted = evaluate(
+                result.model, *data.splits["test"], data.classes, "test/", groups=data.subjects["test"]
+            )
         fold = FoldResult(
             held_out=held_out,
             val_subjects=data.val_subjects,
@@ -100,6 +111,8 @@ def cross_validate(
             accuracy=result.test["test/accuracy"],
             macro_f1=result.test["test/macro_f1"],
             val_accuracy=result.val["val/accuracy"],
+            adapted_accuracy=adapted["test/accuracy"] if adapted else None,
+            adapted_macro_f1=adapted["test/macro_f1"] if adapted else None,
         )
         results.append(fold)
         if on_fold:
@@ -112,7 +125,7 @@ def summary(folds: list[FoldResult]) -> dict[str, Any]:
     acc = np.array([f.accuracy for f in folds])
     f1 = np.array([f.macro_f1 for f in folds])
     windows = np.array([f.windows for f in folds])
-    return {
+    out = {
         "folds": len(folds),
         "accuracy_mean": float(acc.mean()),
         "accuracy_std": float(acc.std()),
@@ -120,3 +133,13 @@ def summary(folds: list[FoldResult]) -> dict[str, Any]:
         "macro_f1_std": float(f1.std()),
         "pooled_accuracy": float((acc * windows).sum() / windows.sum()),
     }
+    if folds and all(f.adapted_accuracy is not None for f in folds):
+        adapted = np.array([f.adapted_accuracy for f in folds])
+        adapted_f1 = np.array([f.adapted_macro_f1 for f in folds])
+        out |= {
+            "adapted_accuracy_mean": float(adapted.mean()),
+            "adapted_accuracy_std": float(adapted.std()),
+            "adapted_macro_f1_mean": float(adapted_f1.mean()),
+            "adapted_pooled_accuracy": float((adapted * windows).sum() / windows.sum()),
+        }
+    return out

@@ -60,6 +60,14 @@ def cv_cmd(
     hparam: HparamOpt = [],  # noqa: B006
     setting: SettingOpt = [],  # noqa: B006
     val_fraction: ValFractionOpt = 0.2,
+    adapt: Annotated[
+        bool,
+        typer.Option(
+            "--adapt",
+            help="Also score each fold's model with its BatchNorm statistics re-estimated on each held-out "
+            "subject's unlabeled windows (AdaBN; transductive: reported beside the plain figure).",
+        ),
+    ] = False,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the folds and their summary as JSON.")
     ] = None,
@@ -86,15 +94,20 @@ def cv_cmd(
     first = load_train_data(
         settings.prepared_dir, dataset, sensors, val_fraction, spec.split_seed, held_out=plan[0], pool=pool
     )
-    build(model, len(first.channels), len(first.classes), first.window, **hparams)
+    built = build(model, len(first.channels), len(first.classes), first.window, **hparams)
+    if adapt:
+        from har.adapt import check_adaptable
+
+        check_adaptable(built, model)
     where = "training subjects only" if pool == "train" else "every subject (declared folds)"
     err.print(f"{dataset}/{first.sensors}: {len(plan)} folds over {where}: {plan}")
 
     table = Table(
         title=f"{model}{':' + preset if preset else ''} on {dataset}/{first.sensors}, {len(plan)} folds"
     )
-    for col in ("fold", "held-out subjects", "val subjects", "epoch (of)", "windows", "accuracy", "macro F1"):
-        table.add_column(col, justify="right" if col in ("windows", "accuracy", "macro F1") else "left")
+    numbers = ("windows", "accuracy", "macro F1", "adapted acc")
+    for col in ("fold", "held-out subjects", "val subjects", "epoch (of)", *numbers[: 4 if adapt else 3]):
+        table.add_column(col, justify="right" if col in numbers else "left")
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("{task.fields[status]}"))  # fmt: skip
     with Progress(*columns, console=err) as progress:
@@ -110,10 +123,11 @@ def cv_cmd(
             table.add_row(
                 str(i + 1), ",".join(map(str, fold.held_out)), ",".join(map(str, fold.val_subjects)),
                 f"{fold.best_epoch} ({fold.epochs})", str(fold.windows), f"{fold.accuracy:.4f}", f"{fold.macro_f1:.4f}",
+                *([f"{fold.adapted_accuracy:.4f}"] if adapt else []),
             )  # fmt: skip
 
         results = cross_validate(
-            spec, plan, pool, settings.prepared_dir, on_fold=on_fold, report=report, first=first
+            spec, plan, pool, settings.prepared_dir, on_fold=on_fold, report=report, first=first, adapt=adapt
         )
     stats = summary(results)
     out.print(table)
@@ -122,6 +136,12 @@ def cv_cmd(
         f"{stats['macro_f1_mean']:.4f} +- {stats['macro_f1_std']:.4f} over {stats['folds']} folds; "
         f"pooled over every held-out window: {stats['pooled_accuracy']:.4f}"
     )
+    if adapt:
+        out.print(
+            f"adapted per held-out subject (AdaBN): accuracy {stats['adapted_accuracy_mean']:.4f} +- "
+            f"{stats['adapted_accuracy_std']:.4f}, macro F1 {stats['adapted_macro_f1_mean']:.4f}; pooled "
+            f"{stats['adapted_pooled_accuracy']:.4f}"
+        )
     if output:
         record = {
             "dataset": dataset, "sensors": first.sensors, "model": model, "preset": preset, "pool": pool,

@@ -162,9 +162,17 @@ def evaluate(
     classes: list[str],
     prefix: str,
     loss_fn: nn.Module | None = None,
+    groups: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Metrics of ``model`` on (X, y), keys prefixed (``val/``, ``test/``); includes ``<prefix>loss``."""
-    logits = predict_logits(model, X)
+    """Metrics of ``model`` on (X, y), keys prefixed (``val/``, ``test/``); includes ``<prefix>loss``.
+    With ``groups`` (a subject per window) each group is predicted with BatchNorm statistics adapted on
+    its own windows (har.adapt)."""
+    if groups is None:
+        logits = predict_logits(model, X)
+    else:
+        from har.adapt import predict_adapted
+
+        logits = predict_adapted(model, X, groups, predict_logits)
     metrics = classification_metrics(y, logits.argmax(axis=1), classes, prefix=prefix)
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     metrics[f"{prefix}loss"] = float(loss_fn(torch.from_numpy(logits), torch.from_numpy(y)))

@@ -33,6 +33,7 @@ class TrainData:
     data_version: str
     reader_options: dict = field(default_factory=dict)  # how prepare derived the channels (for raw input)
     kind: str = "windows"  # or "images": splits hold (har.image_data.ImageSet, labels)
+    subjects: dict[str, np.ndarray] = field(default_factory=dict)  # split -> subject of each window
 
     def input_shape(self) -> tuple[int, ...]:
         """One example's shape as the model takes it: [window, channels] or [3, crop, crop]."""
@@ -117,6 +118,7 @@ def load_train_data(
         reader_options=dict(meta.get("options") or {}),
     )
     out.splits = {name: (out.normalise(X[m]), data.y[m].astype(np.int64)) for name, m in masks.items()}
+    out.subjects = {name: data.subject[m].astype(np.int64) for name, m in masks.items()}
     return out
 
 
