@@ -456,6 +456,8 @@ def evaluate_cmd(
         info.get("split_seed", 0),
     )  # fmt: skip
     check_channels(info, data.channels, f"{settings.prepared_dir / info['dataset']}")
+    if adapt != "none" and not data.subjects:
+        raise BadInput(f"--adapt {adapt}: {info['dataset']} has no subjects to adapt to (an image dataset)")
     if not repeats:
         # the checkpoint's own normalisation, applied to the raw windows of the split
         raw = data.splits[split][0] * data.std + data.mean

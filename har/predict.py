@@ -350,9 +350,11 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def predict_signals(
-    model: Any, info: dict[str, Any], signals: Signals, step: int | None = None
+    model: Any, info: dict[str, Any], signals: Signals, step: int | None = None, adapt: bool = False
 ) -> Predictions:
-    """Classify every window of ``signals`` (normalised with the checkpoint's mean and std)."""
+    """Classify every window of ``signals`` (normalised with the checkpoint's mean and std). ``adapt``:
+    first re-estimate the model's BatchNorm statistics on this recording's windows (har.adapt; the
+    recording is taken to be one subject's)."""
     from har.train import predict_logits
 
     window = int(info["window"])
@@ -364,11 +366,17 @@ def predict_signals(
     values = signals.values.astype(np.float32)  # as prepare stores windows
     starts = window_starts(len(values), window, step)
     view = sliding_window_view(values, window, axis=0)  # [T-window+1, C, window], no copy
-    logits = []
-    for i in range(0, len(starts), CHUNK):
+
+    def chunk(i: int) -> np.ndarray:
         X = np.ascontiguousarray(view[starts[i : i + CHUNK]].transpose(0, 2, 1))
-        logits.append(predict_logits(model, ((X - mean) / std).astype(np.float32)))
-    all_logits = np.concatenate(logits)
+        return ((X - mean) / std).astype(np.float32)
+
+    if adapt:  # every window at once: the statistics are the recording's, not one chunk's
+        from har.adapt import adapt_batchnorm, check_adaptable
+
+        check_adaptable(model, info["model"])
+        model = adapt_batchnorm(model, np.concatenate([chunk(i) for i in range(0, len(starts), CHUNK)]))
+    all_logits = np.concatenate([predict_logits(model, chunk(i)) for i in range(0, len(starts), CHUNK)])
     start_s = signals.time[starts] if signals.time is not None else starts / signals.rate_hz
     return Predictions(
         classes=list(info["classes"]),
@@ -454,6 +462,7 @@ def predict_file(
     device: str = "cpu",
     params_path: Path | str = "params.yaml",
     checkpoint: Path | None = None,
+    adapt: bool = False,
 ) -> PredictRun:
     """``har predict``: resolve the model, check and window the recording, classify, write the output.
 
@@ -471,7 +480,7 @@ def predict_file(
     table = read_table(input_path)
     signals = recording_signals(table, info, input_path, rate, params_path)
     model, info = load_model(folder, device)  # torch loads only once the input is known to be good
-    pred = predict_signals(model, info, signals, step)
+    pred = predict_signals(model, info, signals, step, adapt=adapt)
     pred.meta = {
         "model": info["model"],
         "preset": info.get("preset"),
@@ -484,6 +493,7 @@ def predict_file(
         "input": str(input_path),
         "input_form": signals.form,
         "samples": len(signals.values),
+        "adapted": adapt,  # BatchNorm statistics re-estimated on this recording (har.adapt)
     }
     write_predictions(pred, target)
     return PredictRun(pred, signals, folder, info, target)

@@ -86,6 +86,14 @@ def predict_cmd(
             "--video-out", help="Video: also write it annotated with the smoothed label (.mp4, .avi)."
         ),
     ] = None,
+    adapt: Annotated[
+        bool,
+        typer.Option(
+            "--adapt",
+            help="Sensor models with BatchNorm: re-estimate its statistics on this recording's windows "
+            "before classifying them (AdaBN; the recording is one subject's; see docs/models.md).",
+        ),
+    ] = False,
 ) -> None:
     """Classify a recording window by window with a trained model: labels and class probabilities.
 
@@ -103,12 +111,14 @@ def predict_cmd(
     folder = resolve_model(model, uri)
     info = read_info(folder)
     if info.get("kind") == "images":
+        if adapt:
+            raise BadInput("--adapt: adapts a sensor model to one subject's recording; image models have none")
         _predict_media(folder, model, info, input_path, output, smooth, video_out, device)
         return
     _refuse_media_for_sensor_model(input_path, info, video_out)
     result = predict_file(
         model, input_path, output, step=step, rate=rate, tracking_uri=uri, device=device, params_path=params,
-        checkpoint=folder,
+        checkpoint=folder, adapt=adapt,
     )  # fmt: skip
     to_stdout = str(result.output) == STDOUT
     console = Console(stderr=to_stdout)
@@ -125,7 +135,8 @@ def predict_cmd(
         if signals.form == "channels"
         else f"{signals.form} columns, filtered as prepare"
     )
-    console.print(f"input: {form}; rate {signals.rate_check}", highlight=False)
+    adapted = "; BatchNorm statistics adapted to this recording" if adapt else ""
+    console.print(f"input: {form}; rate {signals.rate_check}{adapted}", highlight=False)
     console.print(_label_table(pred.label_counts(), len(pred.starts), "windows", "predicted labels"))
     console.print(f"predictions: {'stdout' if to_stdout else result.output}", highlight=False)
 

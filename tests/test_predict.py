@@ -239,6 +239,31 @@ def test_derived_channels_parquet_json_and_rate_option(
     np.testing.assert_allclose(probs, from_raw[[f"p_{c}" for c in info["classes"]]], atol=2e-6)
 
 
+def test_adapt_predicts_with_the_recordings_own_batchnorm_statistics(
+    project: Path, checkpoint: Path, step4, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from har.adapt import adapt_batchnorm
+    from har.checkpoint import load_checkpoint
+
+    result = invoke(project, monkeypatch, "predict", "-m", "ckpt", "-i", "walk.csv", "-o", "walk.adapted.json",
+                    "--adapt")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "BatchNorm statistics adapted to this recording" in " ".join(result.stdout.split())
+    doc = json.loads((project / "walk.adapted.json").read_text())
+    assert doc["adapted"] is True and doc["step"] == 64
+    # expected: the model adapted on every window of the recording (as the CLI derived them), then applied
+    model, info = load_checkpoint(checkpoint)
+    values = step4[0].signals.values.astype(np.float32)
+    starts = np.array([row["start"] for row in doc["windows"]])
+    mean = np.asarray(info["normalization"]["mean"], dtype=np.float32)
+    std = np.asarray(info["normalization"]["std"], dtype=np.float32)
+    X = ((np.stack([values[s : s + 128] for s in starts]) - mean) / std).astype(np.float32)
+    expected = softmax(predict_logits(adapt_batchnorm(model, X), X))
+    got = np.array([[row[f"p_{c}"] for c in info["classes"]] for row in doc["windows"]])
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert not np.allclose(got, softmax(predict_logits(model, X)), atol=1e-3)  # adaptation changed them
+
+
 def test_stdout_output(
     project: Path, checkpoint: Path, recording: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
