@@ -137,6 +137,12 @@ def predict_cmd(
     )
     adapted = "; BatchNorm statistics adapted to this recording" if adapt else ""
     console.print(f"input: {form}; rate {signals.rate_check}{adapted}", highlight=False)
+    if adapt:
+        console.print(
+            "note: --adapt assumes the recording spans the subject's usual mix of activities; on a "
+            "recording of one or two activities it can cost accuracy (docs/models.md)",
+            highlight=False,
+        )
     console.print(_label_table(pred.label_counts(), len(pred.starts), "windows", "predicted labels"))
     console.print(f"predictions: {'stdout' if to_stdout else result.output}", highlight=False)
 
