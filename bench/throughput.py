@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 from machine import cpu_name  # bench/machine.py (this folder is on sys.path when run as a script)
+from report_sections import write_section
 from torch import nn
 
 from har.atomic import atomic_file
@@ -48,6 +49,7 @@ from har.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "throughput.json"
+REPORT = ROOT / "docs" / "results.md"
 UCI_HAR_SHAPE = (128, 9, 6)
 UCI_HAR_TRAIN_WINDOWS = 7352
 # the published configuration of each architecture (models missing here fall back to their first preset)
@@ -59,7 +61,7 @@ MAIN_PRESETS = {
     "convlstm": ["tutorial"],
     "cnn_resbigru": ["model1", "model2", "model3", "model4"],
     "deepconvlstm": ["ordonez"],
-    "resnet1d": ["wang2017"],
+    "resnet1d": ["wang2017", "pooled_stats"],
 }
 QUICK_PRESETS = {"cnn_resbigru": ["model2"]}
 FULL = {"steps": 5, "warmup": 2, "latency_calls": 30, "repeats": 3}
@@ -698,14 +700,12 @@ def conclusions(result: dict[str, Any], args: argparse.Namespace) -> list[str]:
     recurrent = [r for r in rows if {"LSTM", "GRU", "ConvLSTMCell"} & set(r["layers"])]
     cnn = [r for r in rows if r not in recurrent]
     if recurrent and cnn:
-        deep_rnn = [
-            r
-            for r in recurrent
-            if r["train"]["windows_per_s"] < min(c["train"]["windows_per_s"] for c in cnn)
-        ]
+        slowest = min(cnn, key=lambda c: c["train"]["windows_per_s"])
+        deep_rnn = [r for r in recurrent if r["train"]["windows_per_s"] < slowest["train"]["windows_per_s"]]
         out.append(
             f"{len(deep_rnn)} of {len(recurrent)} recurrent models train slower than the slowest pure CNN "
-            f"({', '.join(c['spec'] for c in cnn)}): " + (", ".join(r["spec"] for r in deep_rnn) or "none")
+            f"({slowest['spec']}, {slowest['train']['windows_per_s']:.0f} windows/s): "
+            + (", ".join(r["spec"] for r in deep_rnn) or "none")
         )
     opt = result["optimisations"]
     comp = opt.get("torch_compile", {})
@@ -818,6 +818,32 @@ def print_table(result: dict[str, Any], args: argparse.Namespace) -> None:
         print(f"- {line}")
 
 
+def markdown(result: dict[str, Any]) -> str:
+    """The throughput section of docs/results.md: the per-model table and the conclusions."""
+    settings, machine = result["settings"], result["machine"]
+    ib = settings["infer_batch"]
+    lines = [
+        "## Throughput (`bench/throughput.py`)",
+        "",
+        f"Synthetic windows of the UCI HAR shape ({settings['shape']['T']} x {settings['shape']['C']}, "
+        f"{settings['shape']['K']} classes) on this machine's CPU ({machine.get('cpus', '?')} cores), "
+        f"{result['runtime_s']:.0f} s run. Training: {settings['train']}. Latency: batch 1, one thread, median. "
+        f"Inference: batch {ib}. Regenerate: `python bench/throughput.py --compile resnet1d:wang2017 "
+        "convlstm:tutorial lstm_dense:tutorial --compile-train convlstm:tutorial` (JSON: "
+        "`bench/results/throughput.json`).",
+        "",
+        "| model | parameters | training windows/s | latency ms | inference windows/s |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for r in result["models"]:
+        if "train" in r:
+            lines.append(
+                f"| {r['spec']} | {r['params']:,} | {r['train']['windows_per_s']:.0f} "
+                f"| {r['latency_b1']['median_ms']:.2f} | {r['inference']['windows_per_s']:.0f} |"
+            )
+    return "\n".join([*lines, "", "Conclusions (measured, generated):", "", *(f"- {c}" for c in result["conclusions"]), ""])
+
+
 def main_specs(quick: bool, only: list[str] | None) -> list[str]:
     specs = []
     for name in model_names():
@@ -864,6 +890,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rate-hz", type=float, default=50.0, help="sampling rate (real-time comparison)")
     parser.add_argument("--warm-compile-cache", action="store_true", help="reuse inductor's on-disk cache")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--report-only", action="store_true", help="rewrite the docs section from the JSON")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     for key, value in (QUICK if args.quick else FULL).items():
@@ -880,6 +907,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.report_only:
+        write_section(REPORT, "throughput", markdown(json.loads(args.out.read_text())))
+        return
     default_threads = torch.get_num_threads()
     before = snapshot()
     time.sleep(2.0)
@@ -1004,6 +1034,8 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print_table(result, args)
     print(f"\nruntime {result['runtime_s']:.0f} s; wrote {args.out}")
+    if args.out == RESULTS:
+        write_section(REPORT, "throughput", markdown(result))
 
 
 if __name__ == "__main__":
