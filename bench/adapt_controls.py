@@ -42,7 +42,7 @@ def controls(seed: int) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(1)
-    from har.adapt import adapt_batchnorm
+    from har.adapt import adapt_batchnorm, predict_adapted
     from har.experiment import RunSpec, run
     from har.train import predict_logits
 
@@ -56,14 +56,9 @@ def controls(seed: int) -> dict[str, Any]:
     def accuracy(predicted: np.ndarray) -> float:
         return round(float((predicted == y).mean()) * 100, 2)
 
-    def per_subject(pick) -> float:
-        """Each subject predicted with statistics from ``pick(rows)``, a subset of its windows."""
-        predicted = np.empty(len(y), dtype=np.int64)
-        for subject in np.unique(subjects):
-            rows = np.flatnonzero(subjects == subject)
-            adapted = adapt_batchnorm(model, X[pick(rows)])
-            predicted[rows] = predict_logits(adapted, X[rows]).argmax(1)
-        return accuracy(predicted)
+    def per_subject(pick=None) -> float:
+        """Each subject predicted with statistics from ``pick(rows)``, a subset of its windows (default all)."""
+        return accuracy(predict_adapted(model, X, subjects, predict_logits, calibrate=pick).argmax(1))
 
     rng = np.random.default_rng(seed)
     out = {
@@ -72,7 +67,7 @@ def controls(seed: int) -> dict[str, Any]:
         "plain": accuracy(predict_logits(model, X).argmax(1)),
         "train_recalibrated": accuracy(predict_logits(adapt_batchnorm(model, data.splits["train"][0]), X).argmax(1)),
         "val_pooled": accuracy(predict_logits(adapt_batchnorm(model, X), X).argmax(1)),
-        "per_subject": per_subject(lambda rows: rows),
+        "per_subject": per_subject(),
     }
     for k in BUDGETS:
         out[f"per_subject_first_{k}"] = per_subject(lambda rows, k=k: rows[:k])

@@ -12,6 +12,7 @@ and without it are reported apart (``har cv --adapt``, ``har evaluate --adapt su
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -63,16 +64,23 @@ def adapt_batchnorm(model: nn.Module, X: np.ndarray, batch_size: int = 512) -> n
 
 
 def predict_adapted(
-    model: nn.Module, X: np.ndarray, groups: np.ndarray, predict, batch_size: int = 512
+    model: nn.Module,
+    X: np.ndarray,
+    groups: np.ndarray,
+    predict: Callable[[nn.Module, np.ndarray], np.ndarray],
+    batch_size: int = 512,
+    calibrate: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
     """Logits [N, K] where each group's windows (one subject, one recording) are predicted by the model
-    adapted on that group alone. ``predict(model, X) -> logits`` is the plain prediction function."""
+    adapted on that group alone. ``predict(model, X) -> logits`` is the plain prediction function;
+    ``calibrate(rows) -> rows`` picks the group's windows the statistics come from (default: all)."""
     if len(groups) != len(X):
         raise ValueError(f"{len(groups)} group labels for {len(X)} windows")
     out: np.ndarray | None = None
     for group in np.unique(groups):
         rows = np.flatnonzero(groups == group)
-        logits = predict(adapt_batchnorm(model, X[rows], batch_size), X[rows])
+        used = rows if calibrate is None else calibrate(rows)
+        logits = predict(adapt_batchnorm(model, X[used], batch_size), X[rows])
         if out is None:
             out = np.empty((len(X), logits.shape[1]), dtype=logits.dtype)
         out[rows] = logits

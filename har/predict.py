@@ -375,8 +375,10 @@ def predict_signals(
         from har.adapt import adapt_batchnorm, check_adaptable
 
         check_adaptable(model, info["model"])
-        model = adapt_batchnorm(model, np.concatenate([chunk(i) for i in range(0, len(starts), CHUNK)]))
-    all_logits = np.concatenate([predict_logits(model, chunk(i)) for i in range(0, len(starts), CHUNK)])
+        X = np.concatenate([chunk(i) for i in range(0, len(starts), CHUNK)])
+        all_logits = predict_logits(adapt_batchnorm(model, X), X)
+    else:
+        all_logits = np.concatenate([predict_logits(model, chunk(i)) for i in range(0, len(starts), CHUNK)])
     start_s = signals.time[starts] if signals.time is not None else starts / signals.rate_hz
     return Predictions(
         classes=list(info["classes"]),

@@ -79,6 +79,10 @@ def test_adaptation_removes_a_subjects_constant_offset() -> None:
     # each group is predicted by the model adapted on that group alone
     alone = predict_logits(adapt_batchnorm(model, X[50:]), X[50:])
     assert np.allclose(adapted[50:], alone, atol=1e-6)
+    # calibrate: the statistics come from a subset of each group's windows, applied to all of them
+    first = predict_adapted(model, X, groups, predict_logits, calibrate=lambda rows: rows[:10])
+    assert np.allclose(first[50:], predict_logits(adapt_batchnorm(model, X[50:60]), X[50:]), atol=1e-6)
+    assert not np.allclose(first[50:], alone, atol=1e-4)
     with pytest.raises(ValueError, match="3 group labels for 100 windows"):
         predict_adapted(model, X, groups[:3], predict_logits)
 
