@@ -32,6 +32,7 @@ import torch
 from crossval import CANDIDATES as CV_CANDIDATES  # bench/ is on sys.path when run as a script
 from crossval import seed_mean
 from dense_windows import label, prepared
+from machine import cpu_name
 from report_sections import save_json, write_section
 
 from har.experiment import RunSpec, run
@@ -444,6 +445,8 @@ def main() -> None:
                 "wall_seconds": time.perf_counter() - start,
                 "latency_ms": latency_ms(result.model, data.window, len(data.channels)),
                 "val_subjects": data.val_subjects,
+                "threads": args.threads,  # the float summation order, hence the trajectory, depends on it
+                "cpu": cpu_name(),
                 **({"plain_test/accuracy": plain["test/accuracy"]} if args.adapt else {}),
             }
             results["runs"].append(record)
