@@ -10,6 +10,8 @@ per window (batch 1, one CPU thread).
     python bench/accuracy.py                        # all published presets, 3 seeds, uci_hapt
     python bench/accuracy.py --models resnet1d:wang2017 --seeds 3 --max-epochs 40
     python bench/accuracy.py --dataset watch         # the published models on the watch exercise set
+    python bench/accuracy.py --models resnet1d:pooled_stats --threads 1 --adapt
+                                                    # rows 'MODEL + AdaBN per subject' (har.adapt, transductive)
     python bench/accuracy.py --report-only          # rewrite docs/results.md from the JSON
 
 Results accumulate in bench/results/accuracy.json (one record per model x dataset x seed; a finished
@@ -169,6 +171,9 @@ def write_report(results: dict[str, Any]) -> None:
         "two runs at once or beside other jobs (load average 3-10 during the resnet1d:pooled_stats runs), so",
         "seconds per epoch are pessimistic and noisy. `epochs (cap)`: epochs run on average",
         "(early stopping) and the cap used; a cap below the preset's max_epochs is a CPU-budget limit.",
+        f"Rows named `MODEL{ADAPTED}`: the same training, each validation and test subject predicted with",
+        "BatchNorm statistics re-estimated on its own unlabeled windows (`har.adapt`; transductive, a",
+        "protocol of its own: docs/models.md); their records keep the same models' plain test accuracy.",
         "",
     ]
     for dataset in sorted({r["dataset"] for r in rows}):
