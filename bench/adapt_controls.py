@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from report_sections import save_json, write_section  # bench/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,27 +89,21 @@ def per_recording(model: Any, data: Any) -> dict[str, float]:
     from har.data.formats import uci_hapt
     from har.data.prepare import reader_options
     from har.data.registry import resolve
-    from har.data.windows import UNLABELLED, window_starts
+    from har.data.windows import window_starts
     from har.train import predict_logits
 
     spec = resolve("uci_hapt", ROOT / "params.yaml")
-    options = reader_options(spec)
-    folder = uci_hapt.raw_dir(ROOT / "data" / "raw" / "uci_hapt")
-    labels = uci_hapt.read_labels(folder)
-    size, step = spec.window.size, spec.window.step
+    recordings, _ = uci_hapt.read_recordings(  # filtered and labelled exactly as `prepare` does
+        ROOT / "data" / "raw" / "uci_hapt", spec, reader_options(spec), users=set(data.val_subjects)
+    )
     hits = {"per_recording": 0, "per_recording_plain": 0}
     total = 0
-    for exp, user in sorted({(int(e), int(u)) for e, u in labels[:, :2] if u in data.val_subjects}):
-        acc, gyro = uci_hapt.read_experiment(folder, exp, user)
-        values = data.normalise(uci_hapt.preprocess(acc, gyro, data.rate_hz, options))
-        per_sample = np.full(len(values), UNLABELLED, dtype=np.int64)
-        for _, _, activity, start, end in labels[labels[:, 0] == exp]:
-            if activity <= len(data.classes):  # the basic activities 1-6; transitions stay unlabelled
-                per_sample[start - 1 : end] = activity - 1
-        starts, y = window_starts(per_sample, spec.window)
-        view = np.lib.stride_tricks.sliding_window_view(values, size, axis=0).transpose(0, 2, 1)  # [N, T, C]
+    for recording in recordings:
+        values = data.normalise(recording.signals)
+        starts, y = window_starts(recording.labels, spec.window)
+        view = sliding_window_view(values, spec.window.size, axis=0).transpose(0, 2, 1)  # [N, T, C]
         labelled = np.ascontiguousarray(view[starts])
-        adapted = adapt_batchnorm(model, np.ascontiguousarray(view[::step]))
+        adapted = adapt_batchnorm(model, np.ascontiguousarray(view[:: spec.window.step]))
         hits["per_recording"] += int((predict_logits(adapted, labelled).argmax(1) == y).sum())
         hits["per_recording_plain"] += int((predict_logits(model, labelled).argmax(1) == y).sum())
         total += len(y)

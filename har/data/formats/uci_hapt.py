@@ -90,9 +90,17 @@ def read_labels(folder: Path) -> np.ndarray:
 
 
 def read(root: Path, spec: DatasetSpec, options: Options) -> ReadResult:
+    recordings, notes = read_recordings(root, spec, options)
+    return ReadResult(cut_windows(recordings, spec.window), classes(options), notes)
+
+
+def read_recordings(
+    root: Path, spec: DatasetSpec, options: Options, users: set[int] | None = None
+) -> tuple[list[Recording], dict[str, object]]:
+    """Every experiment (of ``users``, default all) as a filtered recording with per-sample labels."""
     folder = raw_dir(root)
     labels = read_labels(folder)
-    experiments = sorted({(int(e), int(u)) for e, u in labels[:, :2]})
+    experiments = sorted({(int(e), int(u)) for e, u in labels[:, :2] if users is None or u in users})
     present = {(int(m[1]), int(m[2])) for p in folder.iterdir() if (m := RAW_NAME.match(p.name))}
     missing = [e for e in experiments if e not in present]
     experiments = [e for e in experiments if e in present]
@@ -117,4 +125,4 @@ def read(root: Path, spec: DatasetSpec, options: Options) -> ReadResult:
     notes: dict[str, object] = {"experiments": len(experiments)}
     if missing:
         notes["experiments_missing"] = len(missing)
-    return ReadResult(cut_windows(recordings, spec.window), classes(options), notes)
+    return recordings, notes
