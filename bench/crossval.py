@@ -91,6 +91,8 @@ import numpy as np
 from dense_windows import label, params_file, prepared  # bench/ is on sys.path when run as a script
 from report_sections import write_section
 
+from har.crossval import FoldResult, summary
+
 ROOT = Path(__file__).resolve().parents[1]
 FOLDER = ROOT / "bench" / "results" / "cv"
 ACCURACY = ROOT / "bench" / "results" / "accuracy.json"
@@ -205,15 +207,14 @@ def report() -> str:
     for name in CANDIDATES:
         if not path(name).is_file():
             continue
-        s = json.loads(path(name).read_text())["summary"]
+        folds = json.loads(path(name).read_text())["folds"]
         if (CANDIDATES[name][3] or "").startswith("adabn"):  # round 7: the adapted figures of its record
-            s = {k.removeprefix("adapted_"): v for k, v in s.items() if k.startswith("adapted_")}
-            s["macro_f1_std"] = float("nan")  # not recorded for the adapted figure
+            folds = [{**f, "accuracy": f["adapted_accuracy"], "macro_f1": f["adapted_macro_f1"]} for f in folds]
+        s = summary([FoldResult(**f) for f in folds])
         row = accuracy.get(name, {})
-        f1_std = "" if np.isnan(s["macro_f1_std"]) else f" +- {100 * s['macro_f1_std']:.2f}"
         lines.append(
             f"| {name} | {100 * s['accuracy_mean']:.2f} +- {100 * s['accuracy_std']:.2f} "
-            f"| {100 * s['pooled_accuracy']:.2f} | {100 * s['macro_f1_mean']:.2f}{f1_std} "
+            f"| {100 * s['pooled_accuracy']:.2f} | {100 * s['macro_f1_mean']:.2f} +- {100 * s['macro_f1_std']:.2f} "
             f"| {_pct(row.get('val_accuracy_mean'))} | {_pct(row.get('test_accuracy_mean'))} |"
         )
     folds = next((json.loads(path(n).read_text())["folds"] for n in CANDIDATES if path(n).is_file()), [])
