@@ -263,6 +263,7 @@ def test_predict_an_image_a_folder_and_a_video(trained: tuple[Path, dict], tmp_p
         ("video_out_on_image", "only a video input"),
         ("broken_image", "unreadable image"),
         ("bad_smooth", "--smooth"),
+        ("adapt", "image models have none"),
     ],
 )
 def test_predict_bad_media_exits_2(trained: tuple[Path, dict], tmp_path: Path, case: str, named: str) -> None:
@@ -285,9 +286,11 @@ def test_predict_bad_media_exits_2(trained: tuple[Path, dict], tmp_path: Path, c
     else:
         target = tmp_path / "ok.png"
         draw(CLASSES[0], np.random.default_rng(0), 40).save(target)
-        extra = (
-            ["--video-out", str(tmp_path / "x.mp4")] if case == "video_out_on_image" else ["--smooth", "0"]
-        )
+        extra = {
+            "video_out_on_image": ["--video-out", str(tmp_path / "x.mp4")],
+            "bad_smooth": ["--smooth", "0"],
+            "adapt": ["--adapt"],
+        }[case]
     proc = har("predict", "--model", str(checkpoint), "--input", str(target), *extra, cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert named in one_line_error(proc)
