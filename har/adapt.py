@@ -23,12 +23,13 @@ from har.errors import BadInput
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 
 
-def has_batchnorm(model: nn.Module) -> bool:
-    return any(isinstance(m, _NORMS) and m.track_running_stats for m in model.modules())
+def _running_norms(model: nn.Module) -> list[nn.Module]:
+    """The BatchNorm layers that keep running statistics: what adaptation re-estimates."""
+    return [m for m in model.modules() if isinstance(m, _NORMS) and m.track_running_stats]
 
 
 def check_adaptable(model: nn.Module, name: str) -> None:
-    if not has_batchnorm(model):
+    if not _running_norms(model):
         raise BadInput(
             f"model {name!r}: has no BatchNorm layer with running statistics, so there is nothing to adapt; "
             "drop --adapt or choose a model with BatchNorm (e.g. resnet1d)"
@@ -42,7 +43,7 @@ def adapt_batchnorm(model: nn.Module, X: np.ndarray, batch_size: int = 512) -> n
     Batches are drawn in a fixed shuffled order (windows come in time order, so one activity per batch
     would bias the variances low) and weighted by their size; a subject usually fits in one batch."""
     adapted = copy.deepcopy(model)
-    norms = [m for m in adapted.modules() if isinstance(m, _NORMS) and m.track_running_stats]
+    norms = _running_norms(adapted)
     for norm in norms:
         norm.reset_running_stats()
     adapted.eval()
