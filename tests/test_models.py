@@ -39,6 +39,7 @@ CASES = [
 def test_every_architecture_is_registered() -> None:
     assert set(MODELS) == {
         "lstm", "res_bilstm", "lstm_dense", "cnn_lstm", "convlstm", "cnn_resbigru", "deepconvlstm", "resnet1d",
+        "inception",
     }  # fmt: skip
     assert set(IMAGE_MODELS) == {"resnet50", "resnet18", "mobilenet_v3_small"}
     for name in MODELS:
@@ -124,6 +125,7 @@ FAST = {
     "cnn_resbigru": {"filters": 32, "hidden": 16, "blocks": 1, "dropout": 0.0},
     "deepconvlstm": {"filters": 16, "hidden": 32, "dropout": 0.0},
     "resnet1d": {"widths": (16, 32, 32)},
+    "inception": {"filters": 8, "bottleneck": 8, "depth": 3},
 }
 
 
@@ -186,6 +188,14 @@ KNOWN_COUNTS = {
     + _linear(28, 6),
     # LSTM 9->100, dense 100->100, head 100->6
     "lstm_dense:tutorial": _lstm_params(9, 100) + _linear(100, 100) + _linear(100, 6),
+    # 6 modules: a 1x1 bottleneck to 32, convolutions 32->32 of 39, 19 and 9 samples, a max-pool branch's
+    # 1x1 conv to 32 (no biases), BatchNorm(128); shortcuts 9->128 and 128->128 + BatchNorm; head 128->6
+    "inception:fawaz2020": sum(
+        c_in * 32 + 32 * 32 * (39 + 19 + 9) + c_in * 32 + 2 * 128 for c_in in (9, 128, 128, 128, 128, 128)
+    )
+    + (9 * 128 + 2 * 128)
+    + (128 * 128 + 2 * 128)
+    + _linear(128, 6),
 }
 
 
@@ -197,6 +207,7 @@ def test_count_parameters_matches_the_zoo(spec: str) -> None:
         "res_bilstm:3x3": 36_132,
         "res_bilstm:3x3_readme": 131_914,
         "lstm_dense:tutorial": 55_106,
+        "inception:fawaz2020": 473_542,
     }
     name = spec.partition(":")[0]
     model = build(name, 9, 6, 128, **preset(spec).hparams)
