@@ -271,7 +271,7 @@ def round_table(found: dict[str, tuple[bool, float, float, int]], against: str) 
 
 def round_two() -> list[str]:
     """Rounds 2, 3 and 5 (declared in this module's docstring before their runs) with their verdicts,
-    then round 6."""
+    then rounds 6, 7 and 8."""
     leader = "resnet1d:pooled_stats"
     rounds = (
         (BASE, "base", "Round 2, denser training windows: the base preset trained on uci_hapt prepared with "
@@ -290,7 +290,7 @@ def round_two() -> list[str]:
         found = verdicts(pairs)
         if found:
             lines += ["", text, *round_table(found, against)]
-    return lines + round_six()
+    return lines + round_six() + round_seven() + round_eight()
 
 
 def round_six() -> list[str]:
@@ -318,7 +318,7 @@ def round_six() -> list[str]:
         fold_text = " / ".join(f"{v:.2f}" for v in folds)
         wins, verdict = (f"{won} of 3", "yes" if tested else "no") if model == candidate else ("-", "-")
         lines.append(f"| {model} | {mean:.2f} | {fold_text} | {wins} | {verdict} |")
-    return lines + round_seven()
+    return lines
 
 
 def round_seven() -> list[str]:
@@ -333,8 +333,6 @@ def round_seven() -> list[str]:
         == [f["accuracy"] for f in json.loads(path(b).read_text())["folds"]]
         for a, b in zip(seeds_of(candidate), seeds_of(leader), strict=True)
     )
-    won = sum(a > b for a, b in zip(adapted[1], plain[1], strict=True))
-    tested = adapted[0] > plain[0] and won >= 2
     return [
         "",
         "Round 7, unsupervised per-subject BatchNorm adaptation (AdaBN, `har cv --adapt`): the round-6 "
@@ -344,12 +342,39 @@ def round_seven() -> list[str]:
         "windows. Transductive: a subject's windows (never its labels) are seen before it is classified; its "
         "figures are reported apart from the plain ones. Tested only if its 3-seed CV mean beats the plain one "
         "and its per-fold seed means are higher on >= 2 of the 3 folds.",
+        *seed_verdict(f"{leader} (plain)", plain, candidate, adapted, "plain"),
+    ]
+
+
+def round_eight() -> list[str]:
+    """Round 8's verdict: InceptionTime's backbone in pooled_stats' recipe against pooled_stats (3-seed CV)."""
+    leader, candidate = "resnet1d:pooled_stats", "inception:pooled_stats"
+    base, mine = seed_mean(leader), seed_mean(candidate)
+    if base is None or mine is None or mine[2] != 3:
+        return []
+    return [
         "",
-        "| model | CV % (3 seeds) | per fold (seed means) | folds won vs plain | tested |",
+        "Round 8, another backbone: InceptionTime's network (har/models/inception.py) trained with "
+        "pooled_stats' recipe unchanged, training seeds 0, 1, 2 on the same folds. Tested only if its 3-seed CV "
+        "mean beats pooled_stats' and its per-fold seed means are higher on >= 2 of the 3 folds.",
+        *seed_verdict(leader, base, candidate, mine, "pooled_stats"),
+    ]
+
+
+def seed_verdict(
+    base_name: str, base: tuple[float, list[float], int], name: str, mine: tuple[float, list[float], int], against: str
+) -> list[str]:
+    """Round 6's rule as a table: ``name`` is tested only if its 3-seed CV mean beats ``base_name``'s and its
+    per-fold seed means are higher on at least 2 of the 3 folds."""
+    won = sum(a > b for a, b in zip(mine[1], base[1], strict=True))
+    tested = mine[0] > base[0] and won >= 2
+    folds = lambda m: " / ".join(f"{v:.2f}" for v in m[1])  # noqa: E731
+    return [
+        "",
+        f"| model | CV % (3 seeds) | per fold (seed means) | folds won vs {against} | tested |",
         "| --- | --- | --- | --- | --- |",
-        f"| {leader} (plain) | {plain[0]:.2f} | {' / '.join(f'{v:.2f}' for v in plain[1])} | - | - |",
-        f"| {candidate} | {adapted[0]:.2f} | {' / '.join(f'{v:.2f}' for v in adapted[1])} | {won} of 3 "
-        f"| {'yes' if tested else 'no'} |",
+        f"| {base_name} | {base[0]:.2f} | {folds(base)} | - | - |",
+        f"| {name} | {mine[0]:.2f} | {folds(mine)} | {won} of 3 | {'yes' if tested else 'no'} |",
     ]
 
 
