@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from har.models.registry import Preset, register
-from har.models.resnet1d import with_window_stats
+from har.models.window_stats import with_window_stats
 
 PRESETS = (
     Preset(
@@ -90,8 +90,9 @@ class InceptionNet(nn.Module):
     ) -> None:
         super().__init__()
         width = filters * (len(kernels) + 1)
-        self.modules_ = nn.ModuleList(
-            InceptionModule(n_channels if i == 0 else width, filters, kernels, bottleneck) for i in range(depth)
+        self.stack = nn.ModuleList(
+            InceptionModule(n_channels if i == 0 else width, filters, kernels, bottleneck)
+            for i in range(depth)
         )
         # a shortcut closes every third module, from the input of the first of the three
         self.shortcuts = nn.ModuleDict(
@@ -111,7 +112,7 @@ class InceptionNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, T, C]
         h = residual_in = x.transpose(1, 2)
-        for i, module in enumerate(self.modules_):
+        for i, module in enumerate(self.stack):
             h = module(h)
             if str(i) in self.shortcuts:
                 h = residual_in = self.act(h + self.shortcuts[str(i)](residual_in))

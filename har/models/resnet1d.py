@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from har.models.registry import Preset, register
+from har.models.window_stats import with_window_stats
 
 PRESETS = (
     Preset(
@@ -110,12 +111,6 @@ class ResNet1D(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, T, C]
         pooled = self.blocks(x.transpose(1, 2)).mean(dim=-1)
         return self.head(with_window_stats(pooled, x) if self.input_stats else pooled)
-
-
-def with_window_stats(pooled: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``pooled`` [B, F] followed by each window's per-channel mean and std (x: [B, T, C]): the static
-    posture cue, the gravity direction in the total-acceleration channels, handed to the classifier."""
-    return torch.cat([pooled, x.mean(dim=1), x.std(dim=1, correction=0)], dim=1)
 
 
 @register("resnet1d", "residual 1D-CNN baseline (Wang et al. 2017)", presets=PRESETS)
