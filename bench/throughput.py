@@ -8,7 +8,10 @@ inductor backend), channels-last (only meaningful for 2D convolutions), the oneD
 against the ATen kernel and a Python loop of ``nn.LSTMCell``, oneDNN convolutions, one thread against
 all threads, and ``torch.inference_mode()`` against ``torch.no_grad()``.
 
-Timings are wall-clock on whatever CPU runs this; on a small shared machine they are noisy. A/B
+Timings are wall-clock on whatever CPU runs this; on a small shared machine they are noisy, and they
+depend on what ran before in the process: on 2026-11-30 the LSTMs trained 30-50% slower when timed after
+resnet1d and inception than before them (same run otherwise), and a model timed first in a fresh
+process ran slower still, so models are timed in the zoo's order in one process. A/B
 comparisons are interleaved and judged on both the median and the best run, against ``--threshold``.
 The CPU time other processes used during each section is recorded (/proc/stat, PSI): with another job
 on one of two cores, multi-threaded PyTorch runs can be tens of times slower than on an idle machine.
