@@ -85,6 +85,18 @@ bench/accuracy.py) only if its 3-seed CV mean beats pooled_stats' plain 3-seed C
 per-fold seed means are higher on at least 2 of the 3 folds; once tested, the accuracy table's best-model
 rule (the highest 3-seed CV mean) decides whether it is the best plain model.
 
+Round 9, hand-crafted window features (declared 2026-11-30 after round 8's verdict, before any run of
+its candidates that scores accuracy). Every network so far classifies the validation subjects well and
+misreads sitting/standing on held-out ones, while the UCI HAR authors' support-vector machine on 561
+hand-crafted features reaches 96% on the test subjects. Candidates, each in pooled_stats' training recipe
+unchanged, training seeds 0, 1, 2 on the same 3 folds: (a) resnet1d:pooled_features, pooled_stats with
+the UCI HAR feature families (har/models/window_stats.py: per-channel and per-magnitude statistics, jerk,
+smoothed min/max, band energies, dominant frequency, spectral entropy, axis correlations, mean
+direction; batch-normalised) beside its pooled features; (b) feature_mlp:uci, those features alone into a
+2-layer MLP (256, 256, dropout 0.3). Rule: the candidate with the higher 3-seed CV mean is tested (3
+seeds, bench/accuracy.py) only if that mean beats pooled_stats' 93.30 and its per-fold seed means are
+higher on at least 2 of the 3 folds; the other is not tested.
+
 Writes bench/results/cv/uci_hapt-<model>-<preset>[-train_step<N>][-<variant>].json (the `har cv -o` record) and the
 crossval section of docs/results.md.
 """
@@ -154,6 +166,12 @@ CANDIDATES: dict[str, tuple[str, int, int | None, str | None]] = {
         ("inception:pooled_stats", 20, None, None),  # round 8
         ("inception:pooled_stats", 20, None, "seed1"),
         ("inception:pooled_stats", 20, None, "seed2"),
+        ("resnet1d:pooled_features", 20, None, None),  # round 9
+        ("resnet1d:pooled_features", 20, None, "seed1"),
+        ("resnet1d:pooled_features", 20, None, "seed2"),
+        ("feature_mlp:uci", 20, None, None),
+        ("feature_mlp:uci", 20, None, "seed1"),
+        ("feature_mlp:uci", 20, None, "seed2"),
     )
 }
 BASE = {"resnet1d:pooled_stats + train_step 32": "resnet1d:pooled_stats",

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from har.models.registry import Preset, register
-from har.models.window_stats import with_window_stats
+from har.models.window_stats import check_triplets, feature_count, window_features, with_window_stats
 
 PRESETS = (
     Preset(
@@ -63,6 +63,33 @@ PRESETS = (
         "cosine schedule and label smoothing; chosen on the validation subjects (docs/results.md)",
         published="no published HAR figure: har-lab's own model",
     ),
+    Preset(
+        model="resnet1d",
+        name="pooled_features",
+        hparams={
+            "widths": (64, 128, 128),
+            "kernels": (7, 5, 3),
+            "pools": (2, 2),
+            "dropout": 0.3,
+            "input_stats": True,
+            "uci_features": True,
+            "triplets": True,
+        },
+        train={
+            "lr": 0.001,
+            "batch_size": 64,
+            "max_epochs": 20,
+            "patience": 20,
+            "weight_decay": 5e-4,
+            "augment": ["jitter", "shift", "timewarp"],
+            "schedule": "cosine",
+            "warmup_epochs": 1,
+            "label_smoothing": 0.1,
+        },
+        source="har-lab: pooled_stats with the UCI HAR feature families (har.models.window_stats, "
+        "batch-normalised) beside the pooled features; channels in x/y/z triplets",
+        published="no published HAR figure: har-lab's own model",
+    ),
 )
 
 
@@ -95,9 +122,15 @@ class ResNet1D(nn.Module):
         dropout: float,
         pools: tuple[int, ...] = (),
         input_stats: bool = False,
+        uci_features: bool = False,
+        triplets: bool = False,
+        window: int = 128,
     ) -> None:
         super().__init__()
         self.input_stats = input_stats
+        self.triplets = triplets
+        n_features = feature_count(n_channels, window, triplets) if uci_features else 0
+        self.features = nn.BatchNorm1d(n_features) if uci_features else None
         chans = [n_channels, *widths]
         layers: list[nn.Module] = []
         for i in range(len(widths)):
@@ -105,15 +138,24 @@ class ResNet1D(nn.Module):
             if i < len(pools) and pools[i] > 1:  # max-pool between blocks: fewer time steps, cheaper
                 layers.append(nn.MaxPool1d(pools[i], ceil_mode=True))
         self.blocks = nn.Sequential(*layers)
-        features = widths[-1] + (2 * n_channels if input_stats else 0)
+        features = widths[-1] + (2 * n_channels if input_stats else 0) + n_features
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(features, n_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, T, C]
         pooled = self.blocks(x.transpose(1, 2)).mean(dim=-1)
-        return self.head(with_window_stats(pooled, x) if self.input_stats else pooled)
+        if self.input_stats:
+            pooled = with_window_stats(pooled, x)
+        if self.features is not None:
+            pooled = torch.cat([pooled, self.features(window_features(x, self.triplets))], dim=1)
+        return self.head(pooled)
 
 
-@register("resnet1d", "residual 1D-CNN baseline (Wang et al. 2017)", presets=PRESETS)
+@register(
+    "resnet1d",
+    "residual 1D-CNN baseline (Wang et al. 2017)",
+    min_window=lambda hp: 4 if hp.get("uci_features") else 1,  # the window features need 4 samples
+    presets=PRESETS,
+)
 def build_resnet1d(
     n_channels: int,
     n_classes: int,
@@ -123,8 +165,17 @@ def build_resnet1d(
     dropout: float = 0.0,
     pools: tuple[int, ...] = (),
     input_stats: bool = False,
+    uci_features: bool = False,
+    triplets: bool = False,
 ) -> nn.Module:
     """``pools[i] > 1`` max-pools the time axis by that factor after block ``i`` (default: none);
     ``input_stats`` feeds each window's per-channel mean and std to the classifier beside the pooled
-    features (the static posture cue: the gravity direction in the total-acceleration channels)."""
-    return ResNet1D(n_channels, n_classes, tuple(widths), tuple(kernels), dropout, tuple(pools), input_stats)
+    features (the static posture cue: the gravity direction in the total-acceleration channels);
+    ``uci_features`` adds the UCI HAR feature families (har.models.window_stats, batch-normalised), with
+    ``triplets`` when consecutive channels are one 3-axis sensor's x, y, z."""
+    if uci_features:
+        check_triplets("resnet1d", n_channels, triplets)
+    return ResNet1D(
+        n_channels, n_classes, tuple(widths), tuple(kernels), dropout, tuple(pools), input_stats,
+        uci_features, triplets, window,
+    )  # fmt: skip
