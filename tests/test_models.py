@@ -39,7 +39,7 @@ CASES = [
 def test_every_architecture_is_registered() -> None:
     assert set(MODELS) == {
         "lstm", "res_bilstm", "lstm_dense", "cnn_lstm", "convlstm", "cnn_resbigru", "deepconvlstm", "resnet1d",
-        "inception",
+        "inception", "feature_mlp",
     }  # fmt: skip
     assert set(IMAGE_MODELS) == {"resnet50", "resnet18", "mobilenet_v3_small"}
     for name in MODELS:
@@ -78,6 +78,10 @@ def test_forward_backward_on_every_dataset_shape(name: str, preset_name: str | N
     window, channels, classes = SHAPES[shape]
     hparams = preset(f"{name}:{preset_name}").hparams if preset_name else {}
     torch.manual_seed(0)
+    if hparams.get("triplets") and channels % 3:  # a preset for x/y/z sensors on other channels
+        with pytest.raises(BadInput, match=f"there are {channels} channels .* triplets=false"):
+            build(name, channels, classes, window, **hparams)
+        return
     model = build(name, channels, classes, window, **hparams)
     model.train()
     x = torch.randn(3, window, channels)
@@ -126,6 +130,7 @@ FAST = {
     "deepconvlstm": {"filters": 16, "hidden": 32, "dropout": 0.0},
     "resnet1d": {"widths": (16, 32, 32)},
     "inception": {"filters": 8, "bottleneck": 8, "depth": 3},
+    "feature_mlp": {"hidden": (64,), "dropout": 0.0, "triplets": True},
 }
 
 
@@ -196,6 +201,8 @@ KNOWN_COUNTS = {
     + (9 * 128 + 2 * 128)
     + (128 * 128 + 2 * 128)
     + _linear(128, 6),
+    # 306 window features (12 series x 24 + 3 triplets x 6), BatchNorm(306), 306->256->256->6
+    "feature_mlp:uci": 2 * 306 + _linear(306, 256) + _linear(256, 256) + _linear(256, 6),
 }
 
 
@@ -208,6 +215,7 @@ def test_count_parameters_matches_the_zoo(spec: str) -> None:
         "res_bilstm:3x3_readme": 131_914,
         "lstm_dense:tutorial": 55_106,
         "inception:fawaz2020": 473_542,
+        "feature_mlp:uci": 146_538,
     }
     name = spec.partition(":")[0]
     model = build(name, 9, 6, 128, **preset(spec).hparams)
@@ -260,6 +268,55 @@ def test_resnet1d_input_stats_feed_window_mean_and_std_to_the_classifier() -> No
         assert torch.isfinite(
             build("resnet1d", 9, 6, 1, widths=(4,), kernels=(3,), input_stats=True).eval()(x[:, :1])
         ).all()
+
+
+def test_window_features_match_numpy_and_scipy() -> None:
+    """The in-model features against independent numpy/scipy computations on one random window."""
+    from scipy import stats
+
+    from har.models.window_stats import feature_count, window_features
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1, 128, 6)).astype(np.float64) + np.array([0.5, -1.0, 9.0, 0.0, 0.1, 0.2])
+    out = window_features(torch.from_numpy(x), triplets=True).numpy()[0]
+    assert out.shape == (feature_count(6, 128, True),) == (8 * 24 + 12,)
+    per = out[: 8 * 24].reshape(8, 24)  # 6 channels + 2 magnitudes, 24 features each
+    w = x[0]
+    series = np.concatenate([w, np.linalg.norm(w.reshape(128, 2, 3), axis=2)], axis=1)
+    for c in range(8):
+        s = series[:, c]
+        q25, q50, q75 = np.percentile(s, [25, 50, 75])
+        expected = [s.mean(), s.std(), s.min(), s.max(), q50, np.abs(s - s.mean()).mean(), q75 - q25,
+                    (s**2).mean(), stats.skew(s), stats.kurtosis(s, fisher=True) + 3]  # fmt: skip
+        np.testing.assert_allclose(per[c, :10], expected, rtol=1e-5, atol=1e-8)
+        np.testing.assert_allclose(per[c, 10:12], [np.abs(np.diff(s)).mean(), np.diff(s).std()], rtol=1e-6)
+        smooth = np.convolve(s, np.ones(25) / 25, mode="valid")
+        np.testing.assert_allclose(per[c, 12:14], [smooth.min(), smooth.max()], rtol=1e-6)
+        power = np.abs(np.fft.rfft(s - s.mean()))[1:] ** 2
+        assert per[c, 14] == pytest.approx((power.argmax() + 1) / 64)
+        np.testing.assert_allclose(per[c, 16:], np.log1p([b.sum() for b in np.array_split(power, 8)]), rtol=1e-5)
+    triplet = out[8 * 24 :]
+    for k in range(2):
+        axes = w[:, 3 * k : 3 * k + 3]
+        corr = np.corrcoef(axes.T)
+        np.testing.assert_allclose(triplet[3 * k : 3 * k + 3], [corr[0, 1], corr[0, 2], corr[1, 2]], rtol=1e-5)
+        mean = axes.mean(axis=0)
+        np.testing.assert_allclose(triplet[6 + 3 * k : 9 + 3 * k], mean / np.linalg.norm(mean), rtol=1e-5)
+
+
+def test_uci_features_leave_pooled_stats_unchanged_and_refuse_short_windows() -> None:
+    hp = preset("resnet1d:pooled_stats").hparams
+    torch.manual_seed(0)
+    plain = build("resnet1d", 9, 6, 128, **hp)
+    torch.manual_seed(0)
+    featured = build("resnet1d", 9, 6, 128, **preset("resnet1d:pooled_features").hparams)
+    extra = set(featured.state_dict()) - set(plain.state_dict())
+    assert extra and all(k.startswith("features.") for k in extra)  # the features' BatchNorm only
+    for key, value in plain.state_dict().items():  # same initial weights: the option adds, never reshuffles
+        if not key.startswith("head."):
+            assert torch.equal(value, featured.state_dict()[key]), key
+    with pytest.raises(BadInput):
+        build("feature_mlp", 9, 6, 3)
 
 
 # ---------------------------------------------------------------- bad input
