@@ -289,7 +289,7 @@ def round_table(found: dict[str, tuple[bool, float, float, int]], against: str) 
 
 def round_two() -> list[str]:
     """Rounds 2, 3 and 5 (declared in this module's docstring before their runs) with their verdicts,
-    then rounds 6, 7 and 8."""
+    then rounds 6 to 9."""
     leader = "resnet1d:pooled_stats"
     rounds = (
         (BASE, "base", "Round 2, denser training windows: the base preset trained on uci_hapt prepared with "
@@ -308,7 +308,7 @@ def round_two() -> list[str]:
         found = verdicts(pairs)
         if found:
             lines += ["", text, *round_table(found, against)]
-    return lines + round_six() + round_seven() + round_eight()
+    return lines + round_six() + round_seven() + round_eight() + round_nine()
 
 
 def round_six() -> list[str]:
@@ -360,7 +360,7 @@ def round_seven() -> list[str]:
         "windows. Transductive: a subject's windows (never its labels) are seen before it is classified; its "
         "figures are reported apart from the plain ones. Tested only if its 3-seed CV mean beats the plain one "
         "and its per-fold seed means are higher on >= 2 of the 3 folds.",
-        *seed_verdict(f"{leader} (plain)", plain, candidate, adapted, "plain"),
+        *seed_verdict(f"{leader} (plain)", plain, {candidate: adapted}, "plain"),
     ]
 
 
@@ -375,24 +375,48 @@ def round_eight() -> list[str]:
         "Round 8, another backbone: InceptionTime's network (har/models/inception.py) trained with "
         "pooled_stats' recipe unchanged, training seeds 0, 1, 2 on the same folds. Tested only if its 3-seed CV "
         "mean beats pooled_stats' and its per-fold seed means are higher on >= 2 of the 3 folds.",
-        *seed_verdict(leader, base, candidate, mine, "pooled_stats"),
+        *seed_verdict(leader, base, {candidate: mine}, "pooled_stats"),
     ]
 
 
-def seed_verdict(
-    base_name: str, base: tuple[float, list[float], int], name: str, mine: tuple[float, list[float], int], against: str
-) -> list[str]:
-    """Round 6's rule as a table: ``name`` is tested only if its 3-seed CV mean beats ``base_name``'s and its
-    per-fold seed means are higher on at least 2 of the 3 folds."""
-    won = sum(a > b for a, b in zip(mine[1], base[1], strict=True))
-    tested = mine[0] > base[0] and won >= 2
+def round_nine() -> list[str]:
+    """Round 9's verdict: two hand-crafted-feature candidates against pooled_stats (3-seed CV)."""
+    leader = "resnet1d:pooled_stats"
+    base = seed_mean(leader)
+    names = ("resnet1d:pooled_features", "feature_mlp:uci")
+    found = {name: m for name in names if (m := seed_mean(name)) is not None and m[2] == 3}
+    if base is None or len(found) < len(names):
+        return []
+    return [
+        "",
+        "Round 9, hand-crafted window features (the UCI HAR feature families, har/models/window_stats.py), "
+        "in pooled_stats' recipe unchanged, training seeds 0, 1, 2 on the same folds: beside pooled_stats' "
+        "pooled features (resnet1d:pooled_features) or alone into an MLP (feature_mlp:uci). The candidate "
+        "with the higher 3-seed CV mean is tested only if that mean beats pooled_stats' and its per-fold seed "
+        "means are higher on >= 2 of the 3 folds.",
+        *seed_verdict(leader, base, found, "pooled_stats"),
+    ]
+
+
+Seeds = tuple[float, list[float], int]  # seed_mean's (mean, per-fold means, seeds)
+
+
+def seed_verdict(base_name: str, base: Seeds, candidates: dict[str, Seeds], against: str) -> list[str]:
+    """Round 6's rule as a table: a candidate qualifies if its 3-seed CV mean beats ``base_name``'s and its
+    per-fold seed means are higher on at least 2 of the 3 folds; of those, the highest mean is tested."""
+    won = {name: sum(a > b for a, b in zip(m[1], base[1], strict=True)) for name, m in candidates.items()}
+    qualified = [name for name, m in candidates.items() if m[0] > base[0] and won[name] >= 2]
+    tested = max(qualified, key=lambda name: candidates[name][0]) if qualified else None
     folds = lambda m: " / ".join(f"{v:.2f}" for v in m[1])  # noqa: E731
     return [
         "",
         f"| model | CV % (3 seeds) | per fold (seed means) | folds won vs {against} | tested |",
         "| --- | --- | --- | --- | --- |",
         f"| {base_name} | {base[0]:.2f} | {folds(base)} | - | - |",
-        f"| {name} | {mine[0]:.2f} | {folds(mine)} | {won} of 3 | {'yes' if tested else 'no'} |",
+        *(
+            f"| {name} | {m[0]:.2f} | {folds(m)} | {won[name]} of 3 | {'yes' if name == tested else 'no'} |"
+            for name, m in candidates.items()
+        ),
     ]
 
 
