@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from har.models.recipes import POOLED_STATS_TRAIN
 from har.models.registry import Preset, register
 from har.models.window_stats import check_triplets, feature_count, window_features
 
@@ -19,17 +20,7 @@ PRESETS = (
         model="feature_mlp",
         name="uci",
         hparams={"hidden": (256, 256), "dropout": 0.3, "triplets": True},
-        train={
-            "lr": 0.001,
-            "batch_size": 64,
-            "max_epochs": 20,
-            "patience": 20,
-            "weight_decay": 5e-4,
-            "augment": ["jitter", "shift", "timewarp"],
-            "schedule": "cosine",
-            "warmup_epochs": 1,
-            "label_smoothing": 0.1,
-        },
+        train=POOLED_STATS_TRAIN,
         source="har-lab: the feature families of UCI HAR's 561 features (Anguita et al. 2013) computed from "
         "the window, an MLP, trained with resnet1d:pooled_stats' recipe; channels in x/y/z triplets",
         published="no published HAR figure: har-lab's own model",
@@ -39,7 +30,13 @@ PRESETS = (
 
 class FeatureMLP(nn.Module):
     def __init__(
-        self, n_channels: int, n_classes: int, window: int, hidden: tuple[int, ...], dropout: float, triplets: bool
+        self,
+        n_channels: int,
+        n_classes: int,
+        window: int,
+        hidden: tuple[int, ...],
+        dropout: float,
+        triplets: bool,
     ) -> None:
         super().__init__()
         self.triplets = triplets

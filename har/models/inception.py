@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from har.models.recipes import POOLED_STATS_TRAIN
 from har.models.registry import Preset, register
 from har.models.window_stats import with_window_stats
 
@@ -40,17 +41,7 @@ PRESETS = (
             "dropout": 0.3,
             "input_stats": True,
         },
-        train={
-            "lr": 0.001,
-            "batch_size": 64,
-            "max_epochs": 20,
-            "patience": 20,
-            "weight_decay": 5e-4,
-            "augment": ["jitter", "shift", "timewarp"],
-            "schedule": "cosine",
-            "warmup_epochs": 1,
-            "label_smoothing": 0.1,
-        },
+        train=POOLED_STATS_TRAIN,
         source="har-lab: InceptionTime's network trained with resnet1d:pooled_stats' recipe (window mean/std "
         "features, dropout, augmentation, cosine schedule, label smoothing): one change, the backbone",
         published="no published HAR figure: har-lab's own model",

@@ -10,9 +10,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from har.models.recipes import POOLED_STATS_TRAIN
 from har.models.registry import Preset, register
 from har.models.window_stats import check_triplets, feature_count, window_features, with_window_stats
 
+POOLED_STATS = {
+    "widths": (64, 128, 128),
+    "kernels": (7, 5, 3),
+    "pools": (2, 2),
+    "dropout": 0.3,
+    "input_stats": True,
+}
 PRESETS = (
     Preset(
         model="resnet1d",
@@ -41,24 +49,8 @@ PRESETS = (
     Preset(
         model="resnet1d",
         name="pooled_stats",
-        hparams={
-            "widths": (64, 128, 128),
-            "kernels": (7, 5, 3),
-            "pools": (2, 2),
-            "dropout": 0.3,
-            "input_stats": True,
-        },
-        train={
-            "lr": 0.001,
-            "batch_size": 64,
-            "max_epochs": 20,
-            "patience": 20,
-            "weight_decay": 5e-4,
-            "augment": ["jitter", "shift", "timewarp"],
-            "schedule": "cosine",
-            "warmup_epochs": 1,
-            "label_smoothing": 0.1,
-        },
+        hparams=POOLED_STATS,
+        train=POOLED_STATS_TRAIN,
         source="har-lab: wang2017 with max-pooling between blocks, window mean/std features, augmentation, "
         "cosine schedule and label smoothing; chosen on the validation subjects (docs/results.md)",
         published="no published HAR figure: har-lab's own model",
@@ -66,26 +58,8 @@ PRESETS = (
     Preset(
         model="resnet1d",
         name="pooled_features",
-        hparams={
-            "widths": (64, 128, 128),
-            "kernels": (7, 5, 3),
-            "pools": (2, 2),
-            "dropout": 0.3,
-            "input_stats": True,
-            "uci_features": True,
-            "triplets": True,
-        },
-        train={
-            "lr": 0.001,
-            "batch_size": 64,
-            "max_epochs": 20,
-            "patience": 20,
-            "weight_decay": 5e-4,
-            "augment": ["jitter", "shift", "timewarp"],
-            "schedule": "cosine",
-            "warmup_epochs": 1,
-            "label_smoothing": 0.1,
-        },
+        hparams={**POOLED_STATS, "uci_features": True, "triplets": True},
+        train=POOLED_STATS_TRAIN,
         source="har-lab: pooled_stats with the UCI HAR feature families (har.models.window_stats, "
         "batch-normalised) beside the pooled features; channels in x/y/z triplets",
         published="no published HAR figure: har-lab's own model",
