@@ -88,7 +88,8 @@ rule (the highest 3-seed CV mean) decides whether it is the best plain model.
 Round 9, hand-crafted window features (declared 2026-11-30 after round 8's verdict, before any run of
 its candidates that scores accuracy). Every network so far classifies the validation subjects well and
 misreads sitting/standing on held-out ones, while the UCI HAR authors' support-vector machine on 561
-hand-crafted features reaches 96% on the test subjects. Candidates, each in pooled_stats' training recipe
+hand-crafted features reaches 96% on the test subjects (their report, Anguita et al. 2013; not in
+../shared/seeds). Candidates, each in pooled_stats' training recipe
 unchanged, training seeds 0, 1, 2 on the same 3 folds: (a) resnet1d:pooled_features, pooled_stats with
 the UCI HAR feature families (har/models/window_stats.py: per-channel and per-magnitude statistics, jerk,
 smoothed min/max, band energies, dominant frequency, spectral entropy, axis correlations, mean

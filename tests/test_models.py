@@ -322,6 +322,12 @@ def test_uci_features_leave_pooled_stats_unchanged_and_refuse_short_windows() ->
 # ---------------------------------------------------------------- bad input
 
 
+def test_inception_refuses_an_empty_network() -> None:
+    for bad in ({"depth": 0}, {"filters": 0}, {"kernels": ()}):
+        with pytest.raises(BadInput, match="give depth >= 1, filters >= 1 and at least one kernel size"):
+            build("inception", 9, 6, 128, **bad)
+
+
 def test_unknown_model_is_named() -> None:
     with pytest.raises(BadInput, match="unknown model 'transformer'") as exc:
         build("transformer", 9, 6, 128)

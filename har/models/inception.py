@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from har.errors import BadInput
 from har.models.recipes import POOLED_STATS_TRAIN
 from har.models.registry import Preset, register
 from har.models.window_stats import with_window_stats
@@ -127,7 +128,10 @@ def build_inception(
     """``filters`` per branch (a module outputs ``filters * (len(kernels) + 1)`` channels); ``bottleneck``
     0 turns the 1x1 squeeze off; ``input_stats`` as in resnet1d (window mean/std to the classifier)."""
     if depth < 1 or filters < 1 or not kernels:
-        raise ValueError(f"inception: depth {depth}, filters {filters}, kernels {kernels}: need >= 1 of each")
+        raise BadInput(
+            f"inception: depth {depth}, filters {filters}, kernels {kernels}: give depth >= 1, filters >= 1 "
+            "and at least one kernel size"
+        )
     return InceptionNet(
         n_channels, n_classes, filters, bottleneck, tuple(kernels), depth, residual, dropout, input_stats
     )
