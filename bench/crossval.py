@@ -367,36 +367,35 @@ def round_seven() -> list[str]:
 
 def round_eight() -> list[str]:
     """Round 8's verdict: InceptionTime's backbone in pooled_stats' recipe against pooled_stats (3-seed CV)."""
-    leader, candidate = "resnet1d:pooled_stats", "inception:pooled_stats"
-    base, mine = seed_mean(leader), seed_mean(candidate)
-    if base is None or mine is None or mine[2] != 3:
-        return []
-    return [
-        "",
+    return against_leader(
+        ("inception:pooled_stats",),
         "Round 8, another backbone: InceptionTime's network (har/models/inception.py) trained with "
         "pooled_stats' recipe unchanged, training seeds 0, 1, 2 on the same folds. Tested only if its 3-seed CV "
         "mean beats pooled_stats' and its per-fold seed means are higher on >= 2 of the 3 folds.",
-        *seed_verdict(leader, base, {candidate: mine}, "pooled_stats"),
-    ]
+    )
 
 
 def round_nine() -> list[str]:
     """Round 9's verdict: two hand-crafted-feature candidates against pooled_stats (3-seed CV)."""
-    leader = "resnet1d:pooled_stats"
-    base = seed_mean(leader)
-    names = ("resnet1d:pooled_features", "feature_mlp:uci")
-    found = {name: m for name in names if (m := seed_mean(name)) is not None and m[2] == 3}
-    if base is None or len(found) < len(names):
-        return []
-    return [
-        "",
+    return against_leader(
+        ("resnet1d:pooled_features", "feature_mlp:uci"),
         "Round 9, hand-crafted window features (the UCI HAR feature families, har/models/window_stats.py), "
         "in pooled_stats' recipe unchanged, training seeds 0, 1, 2 on the same folds: beside pooled_stats' "
         "pooled features (resnet1d:pooled_features) or alone into an MLP (feature_mlp:uci). The candidate "
         "with the higher 3-seed CV mean is tested only if that mean beats pooled_stats' and its per-fold seed "
         "means are higher on >= 2 of the 3 folds.",
-        *seed_verdict(leader, base, found, "pooled_stats"),
-    ]
+    )
+
+
+def against_leader(names: tuple[str, ...], text: str) -> list[str]:
+    """A round's text and verdict table for candidates judged against pooled_stats' 3-seed CV; nothing
+    until every candidate has its 3 seeds."""
+    leader = "resnet1d:pooled_stats"
+    base = seed_mean(leader)
+    found = {name: m for name in names if (m := seed_mean(name)) is not None and m[2] == 3}
+    if base is None or len(found) < len(names):
+        return []
+    return ["", text, *seed_verdict(leader, base, found, "pooled_stats")]
 
 
 Seeds = tuple[float, list[float], int]  # seed_mean's (mean, per-fold means, seeds)
