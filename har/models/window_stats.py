@@ -18,6 +18,8 @@ it, which would reorder the zoo).
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -54,15 +56,11 @@ def window_features(x: torch.Tensor, triplets: bool) -> torch.Tensor:
     of one sensor (C divisible by 3): add each triplet's magnitude series, axis correlations and mean
     direction. No gradient flows to the window (the features are inputs, not learned)."""
     with torch.no_grad():
+        if not triplets:
+            return _per_series(x)
         B, T, C = x.shape
-        series = x
-        if triplets:
-            axes = x.reshape(B, T, C // 3, 3)
-            series = torch.cat([x, axes.norm(dim=-1)], dim=2)
-        out = [_per_series(series)]
-        if triplets:
-            out.append(_per_triplet(x.reshape(B, T, C // 3, 3)))
-        return torch.cat(out, dim=1)
+        axes = x.reshape(B, T, C // 3, 3)
+        return torch.cat([_per_series(torch.cat([x, axes.norm(dim=-1)], dim=2)), _per_triplet(axes)], dim=1)
 
 
 def _per_series(s: torch.Tensor) -> torch.Tensor:
@@ -71,13 +69,13 @@ def _per_series(s: torch.Tensor) -> torch.Tensor:
     centred = s - mean.unsqueeze(1)
     std = centred.pow(2).mean(dim=1).sqrt()
     z = centred / (std.unsqueeze(1) + EPS)
-    q25, median, q75 = torch.quantile(s, torch.tensor([0.25, 0.5, 0.75], dtype=s.dtype), dim=1)
+    q25, median, q75 = torch.quantile(s, s.new_tensor([0.25, 0.5, 0.75]), dim=1)
     jerk = s.diff(dim=1)
     smooth = F.avg_pool1d(s.transpose(1, 2), min(SMOOTH, T), stride=1).transpose(1, 2)
     power = torch.fft.rfft(centred, dim=1).abs().pow(2)[:, 1:]  # no DC: the mean is a feature already
     bands = torch.stack([b.sum(dim=1) for b in power.tensor_split(min(BANDS, power.shape[1]), dim=1)], 2)
     share = power / (power.sum(dim=1, keepdim=True) + EPS)
-    entropy = -(share * (share + EPS).log()).sum(dim=1) / torch.log(torch.tensor(float(power.shape[1])))
+    entropy = -(share * (share + EPS).log()).sum(dim=1) / math.log(power.shape[1])
     dominant = (power.argmax(dim=1).to(s.dtype) + 1) / power.shape[1]
     stats = [
         mean, std, s.amin(dim=1), s.amax(dim=1), median, centred.abs().mean(dim=1), q75 - q25,
