@@ -98,6 +98,20 @@ direction; batch-normalised) beside its pooled features; (b) feature_mlp:uci, th
 seeds, bench/accuracy.py) only if that mean beats pooled_stats' 93.30 and its per-fold seed means are
 higher on at least 2 of the 3 folds; the other is not tested.
 
+Round 10, an ensemble of the recipe's three members (declared 2026-11-30 after round 9's verdict, before
+any ensemble figure was computed; the members' own CV figures are known). Nine rounds changed one model at
+a time and all land in the same band; the models do not fail alike (feature_mlp:uci is the worst on folds
+1-2 and the best yet on fold 3, 91.16 against 89.18-90.13). Candidate ``ensemble:mix3``: for training seed
+s, the mean of the class probabilities of resnet1d:pooled_stats, resnet1d:pooled_features and
+feature_mlp:uci, each trained with seed s exactly as in rounds 6 and 9 (``har cv --probs-out`` re-runs them
+and keeps every held-out window's probabilities; their fold accuracies must equal the committed records,
+or the round stops). Inductive: nothing of a held-out subject is seen before it is classified; it costs
+three networks at inference. Rule (round 6's): it is tested (bench/ensemble.py --members with the three,
+seeds 0, 1, 2; each member trained as bench/accuracy.py trains it, each seed's ensemble evaluated once on
+the test subjects) only if its 3-seed CV mean beats pooled_features' 93.55 (the CV leader) and its
+per-fold seed means are higher on at least 2 of the 3 folds; once tested, the best-model rule (the
+highest 3-seed CV mean) decides.
+
 Writes bench/results/cv/uci_hapt-<model>-<preset>[-train_step<N>][-<variant>].json (the `har cv -o` record) and the
 crossval section of docs/results.md.
 """

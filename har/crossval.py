@@ -84,11 +84,14 @@ def cross_validate(
     report: Callable[[int, dict[str, float]], None] | None = None,
     first: TrainData | None = None,
     adapt: bool = False,
+    on_model: Callable[[int, RunResult], None] | None = None,
 ) -> list[FoldResult]:
     """Train ``spec`` once per fold; each fold's held-out subjects are evaluated once. ``first``: the first
     fold's data when the caller has loaded it already (to check the input before training). ``adapt``:
     the same model is also scored with its BatchNorm statistics adapted on each held-out subject's
-    windows (har.adapt), a paired comparison: same weights, same windows."""
+    windows (har.adapt), a paired comparison: same weights, same windows. ``on_model``: called with each
+    fold's trained model and data (its ``test`` split holds the held-out subjects), e.g. to keep their
+    class probabilities."""
     results = []
     for i, held_out in enumerate(folds):
         data = first if i == 0 and first is not None else load_train_data(
@@ -115,6 +118,8 @@ def cross_validate(
             adapted_macro_f1=adapted["test/macro_f1"] if adapted else None,
         )
         results.append(fold)
+        if on_model:
+            on_model(i, result)
         if on_fold:
             on_fold(i, fold)
     return results
@@ -143,3 +148,31 @@ def summary(folds: list[FoldResult]) -> dict[str, Any]:
             "adapted_pooled_accuracy": float((adapted * windows).sum() / windows.sum()),
         }
     return out
+
+
+class HeldOutProbs:
+    """Collects each fold's held-out class probabilities (``on_model`` of :func:`cross_validate`) for an
+    ensemble scored afterwards on exactly the same windows (``har.ensemble``)."""
+
+    def __init__(self) -> None:
+        self.parts: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
+        self.classes: list[str] = []
+
+    def __call__(self, fold: int, result: RunResult) -> None:
+        from har.predict import softmax
+        from har.train import predict_logits
+
+        X, y = result.data.splits["test"]
+        self.classes = result.data.classes
+        probs = softmax(predict_logits(result.model, X)).astype(np.float32)
+        self.parts.append((fold, probs, np.asarray(y), result.data.subjects["test"]))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """``probs`` [N, K], ``labels``, ``subjects`` and ``fold`` of every held-out window, and ``classes``."""
+        return {
+            "probs": np.concatenate([p for _, p, _, _ in self.parts]),
+            "labels": np.concatenate([y for _, _, y, _ in self.parts]),
+            "subjects": np.concatenate([s for *_, s in self.parts]),
+            "fold": np.concatenate([np.full(len(y), i) for i, _, y, _ in self.parts]),
+            "classes": np.array(self.classes),
+        }

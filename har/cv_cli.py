@@ -27,6 +27,7 @@ from har.cli_options import (
     ValFractionOpt,
     run_spec,
 )
+from har.errors import BadInput
 
 out = Console()
 err = Console(stderr=True)
@@ -71,6 +72,14 @@ def cv_cmd(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the folds and their summary as JSON.")
     ] = None,
+    probs_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--probs-out",
+            help="Also write every held-out window's class probabilities, label, subject and fold as a .npz "
+            "(to score an ensemble of configurations on the same windows: bench/crossval.py round 10).",
+        ),
+    ] = None,
     device: DeviceOpt = "auto",
     params: ParamsOpt = Path("params.yaml"),
 ) -> None:
@@ -80,7 +89,7 @@ def cv_cmd(
 
     from har.atomic import atomic_file
     from har.config import data_settings
-    from har.crossval import cross_validate, plan_folds, summary
+    from har.crossval import HeldOutProbs, cross_validate, plan_folds, summary
     from har.experiment import resolve
     from har.models import build
     from har.train_data import load_train_data
@@ -88,6 +97,8 @@ def cv_cmd(
     spec = run_spec(dataset, model, sensors, preset, hparam, setting, val_fraction,
                     max_epochs=epochs, seed=seed, device=device)  # fmt: skip
     settings = data_settings(params)
+    if probs_out is not None and probs_out.suffix != ".npz":
+        raise BadInput(f"--probs-out {probs_out}: give a file name ending in .npz")
     # everything the user typed is checked before training starts: bad input stays one line
     plan, pool = plan_folds(settings.prepared_dir, dataset, folds, declared_folds, fold_seed)
     hparams, cfg = resolve(spec)
@@ -126,9 +137,11 @@ def cv_cmd(
                 *([f"{fold.adapted_accuracy:.4f}"] if adapt else []),
             )  # fmt: skip
 
+        probs = HeldOutProbs() if probs_out else None
         results = cross_validate(
-            spec, plan, pool, settings.prepared_dir, on_fold=on_fold, report=report, first=first, adapt=adapt
-        )
+            spec, plan, pool, settings.prepared_dir, on_fold=on_fold, report=report, first=first, adapt=adapt,
+            on_model=probs,
+        )  # fmt: skip
     stats = summary(results)
     out.print(table)
     out.print(
@@ -151,3 +164,9 @@ def cv_cmd(
         with atomic_file(output, "w") as handle:
             json.dump(record, handle, indent=2)
         err.print(f"wrote {output}")
+    if probs_out and probs:
+        import numpy as np
+
+        with atomic_file(probs_out, "wb") as handle:
+            np.savez_compressed(handle, **probs.arrays())
+        err.print(f"wrote {probs_out}")
