@@ -135,6 +135,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FOLDER = ROOT / "bench" / "results" / "cv"
 ACCURACY = ROOT / "bench" / "results" / "accuracy.json"
 REPORT = ROOT / "docs" / "results.md"
+PROBS = ROOT / "runs" / "cv_probs"
 # round 3's variants: file suffix -> `har cv` overrides
 VARIANTS = {
     "ema": ["--set", "ema_decay=0.998"],
@@ -194,6 +195,7 @@ BASE = {"resnet1d:pooled_stats + train_step 32": "resnet1d:pooled_stats",
 ROUND_3 = [name for name, (*_, variant) in CANDIDATES.items() if variant in ("ema", "reg")]
 GATE_4 = "resnet1d:pooled_stats + keep=last"
 ROUND_5 = [name for name, (*_, variant) in CANDIDATES.items() if variant in ("valloss", "val30")]
+MIX3 = ("resnet1d:pooled_stats", "resnet1d:pooled_features", "feature_mlp:uci")  # round 10's members
 
 
 def seeds_of(name: str) -> list[str]:
@@ -217,11 +219,21 @@ def path(name: str) -> Path:
     return FOLDER / f"uci_hapt-{model.replace(':', '-')}{suffix}.json"
 
 
-def run(name: str) -> None:
+def probs_path(name: str) -> Path:
+    """Round 10's re-run of a committed CV record with its held-out probabilities (.npz beside a .json
+    record to compare with the committed one); under runs/, not committed."""
+    return PROBS / path(name).with_suffix(".npz").name
+
+
+def run(name: str, probs: bool = False) -> None:
+    """``har cv`` for candidate ``name``; ``probs``: round 10's re-run, keeping held-out probabilities."""
     model_preset, epochs, step, variant = CANDIDATES[name]
     model, _, preset = model_preset.partition(":")
+    record = probs_path(name).with_suffix(".json") if probs else path(name)
     command = [str(Path(sys.executable).parent / "har"), "cv", "-d", "uci_hapt", "-m", model, "-p", preset,
-               "--folds", "3", "--epochs", str(epochs), "--set", "num_threads=1", "-o", str(path(name))]  # fmt: skip
+               "--folds", "3", "--epochs", str(epochs), "--set", "num_threads=1", "-o", str(record)]  # fmt: skip
+    if probs:
+        command += ["--probs-out", str(probs_path(name))]
     command += VARIANTS.get(variant or "", [])
     if step:
         prepared("uci_hapt", step)
@@ -440,8 +452,20 @@ def main() -> None:
     )
     parser.add_argument("--models", default=",".join(CANDIDATES))
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--probs", action="store_true",
+                        help="round 10: re-run --models (default: the ensemble's members, 3 seeds) keeping "
+                        "held-out probabilities under runs/cv_probs/")  # fmt: skip
     args = parser.parse_args()
-    if not args.report_only:
+    if args.probs:
+        names = args.models.split(",") if args.models != ",".join(CANDIDATES) else [
+            n for member in MIX3 for n in seeds_of(member)
+        ]  # fmt: skip
+        for name in names:
+            if name not in CANDIDATES:
+                parser.error(f"--models: {name} is not one of {', '.join(CANDIDATES)}")
+            if not probs_path(name).is_file():
+                run(name, probs=True)
+    elif not args.report_only:
         for name in args.models.split(","):
             if name not in CANDIDATES:
                 parser.error(f"--models: {name} is not one of {', '.join(CANDIDATES)}")

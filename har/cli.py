@@ -415,7 +415,13 @@ def _metrics_table(result, target: Path) -> None:
 
 @app.command("evaluate")
 def evaluate_cmd(
-    checkpoint: Annotated[Path, typer.Argument(help="Checkpoint folder written by 'har train'.")],
+    checkpoints: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Checkpoint folder written by 'har train'. Several: evaluate their ensemble (the mean of "
+            "their class probabilities; same dataset, channels, classes and window)."
+        ),
+    ],
     split: Annotated[str, typer.Option("--split", help="train, val or test.")] = "test",
     repeats: Annotated[
         int, typer.Option("--repeats", help="Retrain with seeds 0..N-1 and report mean +- std on the split.")
@@ -430,12 +436,15 @@ def evaluate_cmd(
     ] = "none",
     params: ParamsOpt = Path("params.yaml"),
 ) -> None:
-    """Evaluate a checkpoint on a split of its dataset, or retrain N seeds (--repeats) for mean +- std."""
+    """Evaluate a checkpoint (or an ensemble of several) on a split of its dataset, or retrain N seeds
+    (--repeats) for mean +- std."""
     import numpy as np
 
-    from har.checkpoint import check_channels, load_checkpoint
+    from har.checkpoint import check_channels
     from har.config import data_settings
+    from har.ensemble import load_members, mean_probs, normalised
     from har.experiment import RunSpec, run
+    from har.metrics import classification_metrics
     from har.train import evaluate
     from har.train_data import load_train_data
 
@@ -445,7 +454,10 @@ def evaluate_cmd(
         raise BadInput(f"--adapt {adapt!r}: choose none or subject")
     if adapt != "none" and repeats:
         raise BadInput("--adapt scores one checkpoint; drop --repeats (har cv --adapt compares both)")
-    model, info = load_checkpoint(checkpoint)
+    if len(checkpoints) > 1 and (repeats or adapt != "none"):
+        raise BadInput("several checkpoints are scored as one ensemble; drop --repeats and --adapt")
+    members = load_members(checkpoints)
+    model, info = members[0]
     if adapt != "none":
         from har.adapt import check_adaptable
 
@@ -458,18 +470,25 @@ def evaluate_cmd(
     check_channels(info, data.channels, f"{settings.prepared_dir / info['dataset']}")
     if adapt != "none" and not data.subjects:
         raise BadInput(f"--adapt {adapt}: {info['dataset']} has no subjects to adapt to (an image dataset)")
-    if not repeats:
-        # the checkpoint's own normalisation, applied to the raw windows of the split
-        raw = data.splits[split][0] * data.std + data.mean
-        X = (
-            (raw - np.asarray(info["normalization"]["mean"])) / np.asarray(info["normalization"]["std"])
-        ).astype(np.float32)
-        groups = data.subjects[split] if adapt == "subject" else None
-        metrics = evaluate(model, X, data.splits[split][1], info["classes"], f"{split}/", groups=groups)
-        how = ", BatchNorm adapted per subject" if groups is not None else ""
-        table = Table(
-            title=f"{checkpoint} on {info['dataset']}/{info['sensors']} {split} ({len(X)} windows{how})"
+    splits = {(m.get("val_fraction", 0.2), m.get("split_seed", 0)) for _, m in members}
+    if split != "test" and len(splits) > 1:  # one member's validation windows would be another's training
+        raise BadInput(
+            f"--split {split}: the checkpoints carve different validation subjects (val_fraction or "
+            "split_seed); score their ensemble on --split test, or train the members with the same split"
         )
+    if not repeats:
+        raw = data.splits[split][0] * data.std + data.mean  # each checkpoint applies its own normalisation
+        y = data.splits[split][1]
+        if len(members) > 1:
+            probs = mean_probs(members, raw)
+            metrics = classification_metrics(y, probs.argmax(axis=1), info["classes"], prefix=f"{split}/")
+            what = f"ensemble of {len(members)} checkpoints"
+        else:
+            groups = data.subjects[split] if adapt == "subject" else None
+            metrics = evaluate(model, normalised(info, raw), y, info["classes"], f"{split}/", groups=groups)
+            what = str(checkpoints[0])
+        how = ", BatchNorm adapted per subject" if adapt == "subject" else ""
+        table = Table(title=f"{what} on {info['dataset']}/{info['sensors']} {split} ({len(raw)} windows{how})")
         for col in ("accuracy", "macro F1", "weighted F1"):
             table.add_column(col, justify="right")
         table.add_row(*(f"{metrics[f'{split}/{k}']:.4f}" for k in ("accuracy", "macro_f1", "weighted_f1")))

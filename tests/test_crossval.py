@@ -57,8 +57,8 @@ def test_a_training_pool_fold_never_loads_the_test_subjects(project: Path) -> No
 
 
 def test_har_cv_over_training_subjects(project: Path) -> None:
-    proc = har("cv", "-d", "uci_hapt_sample", *TINY, "--folds", "3", "-o", "cv/out.json", cwd=project,
-               extra_env=ONE_THREAD)  # fmt: skip
+    proc = har("cv", "-d", "uci_hapt_sample", *TINY, "--folds", "3", "-o", "cv/out.json", "--probs-out",
+               "cv/out.npz", cwd=project, extra_env=ONE_THREAD)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     record = json.loads((project / "cv" / "out.json").read_text())
     held_out = [s for fold in record["folds"] for s in fold["held_out"]]
@@ -70,6 +70,15 @@ def test_har_cv_over_training_subjects(project: Path) -> None:
     raw = load_prepared(project / "data" / "prepared" / "uci_hapt_sample")
     assert sum(fold["windows"] for fold in record["folds"]) == int((~raw.test).sum())
     assert f"{np.mean(accuracies):.4f} +- {np.std(accuracies):.4f}" in proc.stdout
+    # --probs-out: every held-out window's probabilities, from the very models the record scored
+    kept = np.load(project / "cv" / "out.npz")
+    assert len(kept["probs"]) == sum(fold["windows"] for fold in record["folds"])
+    assert np.allclose(kept["probs"].sum(axis=1), 1, atol=1e-5)
+    for i, fold in enumerate(record["folds"]):
+        mine = kept["fold"] == i
+        assert sorted(np.unique(kept["subjects"][mine]).tolist()) == fold["held_out"]
+        hits = kept["probs"][mine].argmax(axis=1) == kept["labels"][mine]
+        assert hits.mean() == pytest.approx(fold["accuracy"], abs=1e-9)
 
 
 @pytest.mark.parametrize(
@@ -79,6 +88,7 @@ def test_har_cv_over_training_subjects(project: Path) -> None:
         ((), "give either --folds K"),
         (("--folds", "1"), "--folds 1: choose between 2 and"),
         (("--declared-folds",), "uci_hapt_sample: declares no folds"),
+        (("--folds", "3", "--probs-out", "cv/probs.json"), "give a file name ending in .npz"),
     ],
 )
 def test_har_cv_bad_input_exits_2(project: Path, args: tuple[str, ...], expected: str) -> None:

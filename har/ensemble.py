@@ -1,0 +1,50 @@
+"""Ensembles of checkpoints: the mean of the members' class probabilities.
+
+Members may differ in architecture, preset, seed and normalisation statistics; each normalises the raw
+windows with its own statistics. They must read the same data: dataset, channels (names and order),
+classes and window length, else the probabilities would not line up.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from har.checkpoint import load_checkpoint
+from har.errors import BadInput
+
+Member = tuple[nn.Module, dict[str, Any]]
+SHARED = ("dataset", "channels", "classes", "window")  # what every member must agree on
+
+
+def load_members(folders: list[Path]) -> list[Member]:
+    """Load each checkpoint; refuse a member whose data differs from the first one's (names the key)."""
+    if not folders:
+        raise BadInput("an ensemble needs at least one checkpoint")
+    members = [load_checkpoint(folder) for folder in folders]
+    first_info = members[0][1]
+    for folder, (_, info) in zip(folders[1:], members[1:], strict=True):
+        for key in SHARED:
+            if info.get(key) != first_info.get(key):
+                raise BadInput(
+                    f"{folder}: does not match {folders[0]}'s {key}; an ensemble's members must be "
+                    f"trained on the same {', '.join(SHARED)}"
+                )
+    return members
+
+
+def normalised(info: dict[str, Any], raw: np.ndarray) -> np.ndarray:
+    """Raw windows [N, T, C] normalised with a checkpoint's own mean and std."""
+    norm = info["normalization"]
+    return ((raw - np.asarray(norm["mean"])) / np.asarray(norm["std"])).astype(np.float32)
+
+
+def mean_probs(members: list[Member], raw: np.ndarray) -> np.ndarray:
+    """The members' mean class probabilities [N, K] for raw windows [N, T, C]."""
+    from har.predict import softmax
+    from har.train import predict_logits
+
+    return np.mean([softmax(predict_logits(model, normalised(info, raw))) for model, info in members], axis=0)
