@@ -127,7 +127,7 @@ from pathlib import Path
 
 import numpy as np
 from dense_windows import label, params_file, prepared  # bench/ is on sys.path when run as a script
-from report_sections import write_section
+from report_sections import save_json, write_section
 
 from har.crossval import FoldResult, summary
 
@@ -335,7 +335,7 @@ def round_two() -> list[str]:
         found = verdicts(pairs)
         if found:
             lines += ["", text, *round_table(found, against)]
-    return lines + round_six() + round_seven() + round_eight() + round_nine()
+    return lines + round_six() + round_seven() + round_eight() + round_nine() + round_ten()
 
 
 def round_six() -> list[str]:
@@ -413,6 +413,92 @@ def round_nine() -> list[str]:
     )
 
 
+def mix3_members(seed: int) -> list[str]:
+    """Round 10: the CV candidates whose models make the ensemble of training seed ``seed``."""
+    return [member if seed == 0 else f"{member} + training seed {seed}" for member in MIX3]
+
+
+def mix3_path(seed: int) -> Path:
+    return FOLDER / f"uci_hapt-ensemble-mix3{f'-seed{seed}' if seed else ''}.json"
+
+
+def mix3_record(seed: int) -> dict | None:
+    """Round 10's CV record of one training seed's ensemble, from its members' re-runs (runs/cv_probs/):
+    per fold, the accuracy and macro F1 of the mean of the members' held-out probabilities. None until
+    every member's re-run exists. ``reproduced``: every re-run scored its folds exactly as the committed
+    record did (same models), the round's precondition."""
+    from har.metrics import classification_metrics
+
+    names = mix3_members(seed)
+    if not all(probs_path(n).is_file() for n in names):
+        return None
+    kept = [np.load(probs_path(n)) for n in names]
+    for other in kept[1:]:  # the same windows in the same order, or the mean is meaningless
+        for key in ("labels", "subjects", "fold", "classes"):
+            if not np.array_equal(other[key], kept[0][key]):
+                raise SystemExit(f"round 10: the members' re-runs disagree on {key}; re-run them")
+    reproduced = all(
+        [f["accuracy"] for f in json.loads(probs_path(n).with_suffix(".json").read_text())["folds"]]
+        == [f["accuracy"] for f in json.loads(path(n).read_text())["folds"]]
+        for n in names
+    )
+    probs = np.mean([k["probs"].astype(np.float64) for k in kept], axis=0)
+    classes = kept[0]["classes"].tolist()
+    folds = []
+    for i, committed in enumerate(json.loads(path(names[0]).read_text())["folds"]):
+        mine = kept[0]["fold"] == i
+        metrics = classification_metrics(kept[0]["labels"][mine], probs[mine].argmax(axis=1), classes)
+        folds.append({"held_out": committed["held_out"], "windows": int(mine.sum()),
+                      "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]})  # fmt: skip
+    acc = np.array([f["accuracy"] for f in folds])
+    return {
+        "model": "ensemble:mix3", "members": names, "seed": seed, "reproduced": reproduced, "folds": folds,
+        "summary": {"accuracy_mean": float(acc.mean()), "accuracy_std": float(acc.std()),
+                    "macro_f1_mean": float(np.mean([f["macro_f1"] for f in folds]))},
+    }  # fmt: skip
+
+
+def mix3_seeds() -> tuple[Seeds, bool] | None:
+    """Round 10's 3-seed CV figure (mean, per-fold seed means, seeds) and whether every member re-run
+    reproduced its committed record; None until the three seeds' records exist."""
+    if not all(mix3_path(s).is_file() for s in (0, 1, 2)):
+        return None
+    records = [json.loads(mix3_path(s).read_text()) for s in (0, 1, 2)]
+    folds = np.array([[f["accuracy"] for f in r["folds"]] for r in records]) * 100
+    return (float(folds.mean()), folds.mean(axis=0).tolist(), 3), all(r["reproduced"] for r in records)
+
+
+def round_ten_verdict() -> bool | None:
+    """Whether round 10's ensemble qualifies for the test split (None: not decided yet, or its members'
+    re-runs did not reproduce their records, which stops the round)."""
+    found, leader = mix3_seeds(), seed_mean("resnet1d:pooled_features")
+    if found is None or leader is None or not found[1]:
+        return None
+    (mean, folds, _), base = found[0], leader
+    return mean > base[0] and sum(a > b for a, b in zip(folds, base[1], strict=True)) >= 2
+
+
+def round_ten() -> list[str]:
+    """Round 10's verdict: the 3-member ensemble against pooled_features (3-seed CV)."""
+    found, leader = mix3_seeds(), seed_mean("resnet1d:pooled_features")
+    if found is None or leader is None:
+        return []
+    text = (
+        "Round 10, an ensemble (`ensemble:mix3`): per training seed, the mean of the class probabilities of "
+        "pooled_stats, pooled_features and feature_mlp:uci, the very models of rounds 6 and 9 (re-run with "
+        "`har cv --probs-out`, "
+        + ("every fold accuracy identical to the committed records" if found[1] else
+           "RE-RUNS DIFFER FROM THE COMMITTED RECORDS: the round stops")
+        + "). Inductive (nothing of a held-out subject is seen before it is classified), three networks at "
+        "inference. Tested only if its 3-seed CV mean beats pooled_features' and its per-fold seed means are "
+        "higher on >= 2 of the 3 folds."
+    )  # fmt: skip
+    if not found[1]:
+        return ["", text]
+    return ["", text, *seed_verdict("resnet1d:pooled_features", leader, {"ensemble:mix3": found[0]},
+                                    "pooled_features")]  # fmt: skip
+
+
 def against_leader(names: tuple[str, ...], text: str) -> list[str]:
     """A round's text and verdict table for candidates judged against pooled_stats' 3-seed CV; nothing
     until every candidate has its 3 seeds."""
@@ -465,6 +551,9 @@ def main() -> None:
                 parser.error(f"--models: {name} is not one of {', '.join(CANDIDATES)}")
             if not probs_path(name).is_file():
                 run(name, probs=True)
+        for seed in (0, 1, 2):
+            if (record := mix3_record(seed)) is not None:
+                save_json(mix3_path(seed), record)
     elif not args.report_only:
         for name in args.models.split(","):
             if name not in CANDIDATES:

@@ -8,6 +8,14 @@ subjects. Members run in parallel processes, one CPU thread each; checkpoints go
     python bench/ensemble.py --model resnet1d:wang2017 --seeds 0,1,2 --jobs 2
     python bench/ensemble.py --report-only
 
+A declared ensemble of different models (``--ensemble mix3``, bench/crossval.py round 10) is judged by
+cross-validation over the training subjects instead: it runs only if crossval's round-10 verdict sent it
+to the test split (else it stops, the test split untouched). Ensemble s is the members trained with seed
+s (each exactly as bench/accuracy.py trains it; a member of the accuracy table must reproduce its
+validation figure there), evaluated once on the test subjects; mean +- std over the seeds.
+
+    python bench/ensemble.py --ensemble mix3 --seeds 0,1,2 --jobs 2
+
 Writes bench/results/ensemble.json and the ensemble section of docs/results.md.
 """
 
@@ -26,6 +34,7 @@ from report_sections import save_json, write_section  # bench/ is on sys.path wh
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "ensemble.json"
+ACCURACY = ROOT / "bench" / "results" / "accuracy.json"
 REPORT = ROOT / "docs" / "results.md"
 
 
@@ -59,9 +68,78 @@ def member(args: tuple[str, str, int, int | None]) -> dict[str, Any]:
     }
 
 
+def declared(name: str, seeds: list[int], jobs: int) -> dict[str, Any]:
+    """Train a declared ensemble's members for every seed and test each seed's ensemble once."""
+    import crossval  # bench/ is on sys.path when run as a script
+
+    from har.metrics import classification_metrics
+    from har.train_data import load_train_data
+
+    if name != "mix3":
+        raise SystemExit(f"--ensemble {name}: the declared ensembles are: mix3 (bench/crossval.py round 10)")
+    verdict = crossval.round_ten_verdict()
+    if verdict is not True:
+        why = "not decided yet (run bench/crossval.py --probs)" if verdict is None else "not sent to the test split"
+        raise SystemExit(f"--ensemble {name}: round 10's CV verdict: {why}; the test split stays untouched")
+    cap = 20  # the members' epoch cap in the accuracy table and in round 10's CV
+    tasks = [(*m.split(":"), s, cap) for s in seeds for m in crossval.MIX3]
+    with mp.get_context("spawn").Pool(jobs) as pool:
+        members = pool.map(member, tasks, chunksize=1)
+    table = {(r["model"], r["seed"]): r["val/accuracy"] for r in json.loads(ACCURACY.read_text())["runs"]
+             if r["dataset"] == "uci_hapt" and r["max_epochs"] == cap}  # fmt: skip
+    data = load_train_data(ROOT / "data" / "prepared", "uci_hapt", "all")
+    per_seed = []
+    for s in seeds:
+        mine = [(m, task) for m, task in zip(members, tasks, strict=True) if task[2] == s]
+        for m, (model, preset, *_) in mine:
+            m["model"] = f"{model}:{preset}"
+            known = table.get((m["model"], s))
+            m["reproduces_accuracy_table"] = None if known is None else known == m["val_accuracy"]
+        test = classification_metrics(
+            data.splits["test"][1], np.mean([m.pop("test_probs") for m, _ in mine], axis=0).argmax(1),
+            data.classes, prefix="test/",
+        )  # fmt: skip
+        val = classification_metrics(
+            data.splits["val"][1], np.mean([m.pop("val_probs") for m, _ in mine], axis=0).argmax(1), data.classes
+        )
+        per_seed.append({"seed": s, "val_accuracy": val["accuracy"], "test_accuracy": test["test/accuracy"],
+                         "test_macro_f1": test["test/macro_f1"]})  # fmt: skip
+    acc = np.array([r["test_accuracy"] for r in per_seed])
+    f1 = np.array([r["test_macro_f1"] for r in per_seed])
+    (cv, _, _), _ = crossval.mix3_seeds()
+    return {
+        "members": members, "seeds": per_seed, "cv_accuracy": cv,
+        "test_accuracy_mean": float(acc.mean()), "test_accuracy_std": float(acc.std()),
+        "test_macro_f1_mean": float(f1.mean()), "test_macro_f1_std": float(f1.std()),
+        "max_epochs": cap, "date": time.strftime("%Y-%m-%d %H:%M"), "load_average_after": os.getloadavg()[0],
+    }  # fmt: skip
+
+
+def declared_report(name: str, r: dict[str, Any]) -> list[str]:
+    seeds = ", ".join(f"seed {x['seed']} {100 * x['test_accuracy']:.2f}" for x in r["seeds"])
+    members = sorted({m["model"] for m in r["members"]})
+    checks = [m["reproduces_accuracy_table"] for m in r["members"] if m["reproduces_accuracy_table"] is not None]
+    return [
+        f"`python bench/ensemble.py --ensemble {name.split(':')[1]} --seeds "
+        f"{','.join(str(x['seed']) for x in r['seeds'])}` ({r['date']}): per seed, the mean of the class "
+        f"probabilities of {', '.join(members)} (each trained with that seed, {r['max_epochs']} epochs at most, "
+        f"epoch chosen on the validation subjects), sent to the test split by round 10's CV verdict "
+        f"(3-seed CV {r['cv_accuracy']:.2f}%). Members of the accuracy table that reproduced their validation "
+        f"figure: {sum(checks)} of {len(checks)}. Test accuracy {seeds}: **{100 * r['test_accuracy_mean']:.2f} +- "
+        f"{100 * r['test_accuracy_std']:.2f}%**, macro F1 {100 * r['test_macro_f1_mean']:.2f} +- "
+        f"{100 * r['test_macro_f1_std']:.2f}% (target 95%: "
+        f"{'reached' if r['test_accuracy_mean'] >= 0.95 else 'not reached'}). It costs {len(members)} networks "
+        "per prediction (`har evaluate A B C`).",
+        "",
+    ]
+
+
 def report(results: dict[str, Any]) -> str:
     lines = ["## Seed ensembles (uci_hapt)", ""]
     for name, r in results.items():
+        if name.startswith("ensemble:"):
+            lines += declared_report(name, r)
+            continue
         members = ", ".join(f"seed {m['seed']} {100 * m['val_accuracy']:.2f}" for m in r["members"])
         lines += [
             f"`python bench/ensemble.py --model {name} --seeds {','.join(str(m['seed']) for m in r['members'])}"
@@ -85,6 +163,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model", default="resnet1d:wang2017")
+    parser.add_argument("--ensemble", default=None, help="a declared ensemble of different models: mix3")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--max-epochs", type=int, default=None)
@@ -92,6 +171,11 @@ def main() -> None:
     args = parser.parse_args()
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     if args.report_only:
+        write_section(REPORT, "ensemble", report(results))
+        return
+    if args.ensemble:
+        results[f"ensemble:{args.ensemble}"] = declared(args.ensemble, [int(s) for s in args.seeds.split(",")], args.jobs)
+        save_json(RESULTS, results)
         write_section(REPORT, "ensemble", report(results))
         return
     from har.metrics import classification_metrics
