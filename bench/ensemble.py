@@ -62,6 +62,7 @@ def member(args: tuple[str, str, int, int | None]) -> dict[str, Any]:
         "val_accuracy": result.val["val/accuracy"],
         "val_macro_f1": result.val["val/macro_f1"],
         "best_epoch": result.fit.best_epoch,
+        "epochs_run": len(result.fit.history),
         "seconds": round(time.time() - start, 1),
         "val_probs": softmax(predict_logits(result.model, splits["val"][0])).tolist(),
         "test_probs": softmax(predict_logits(result.model, splits["test"][0])).tolist(),
@@ -108,11 +109,26 @@ def declared(name: str, seeds: list[int], jobs: int) -> dict[str, Any]:
     f1 = np.array([r["test_macro_f1"] for r in per_seed])
     (cv, _, _), _ = crossval.mix3_seeds()
     return {
-        "members": members, "seeds": per_seed, "cv_accuracy": cv,
+        "members": members, "seeds": per_seed, "cv_accuracy": cv, **cost(tasks[: len(crossval.MIX3)], members, data),
         "test_accuracy_mean": float(acc.mean()), "test_accuracy_std": float(acc.std()),
         "test_macro_f1_mean": float(f1.mean()), "test_macro_f1_std": float(f1.std()),
         "max_epochs": cap, "date": time.strftime("%Y-%m-%d %H:%M"), "load_average_after": os.getloadavg()[0],
     }  # fmt: skip
+
+
+def cost(first: list[tuple], members: list[dict[str, Any]], data: Any) -> dict[str, Any]:
+    """One ensemble's parameters and latency (batch 1, one thread, the members and their normalisation
+    behind one forward: har.ensemble.Ensemble), and the members' summed training seconds per epoch."""
+    from har.ensemble import Ensemble, load_members
+    from har.latency import latency_ms
+
+    ensemble = Ensemble(load_members([ROOT / "runs" / "ensemble" / f"{m}-{p}-s{s}" for m, p, s, _ in first]))
+    per_epoch = [m["seconds"] / m["epochs_run"] for m in members]
+    return {
+        "parameters": sum(p.numel() for p in ensemble.members.parameters()),
+        "latency_ms": latency_ms(ensemble, data.window, len(data.channels)),
+        "seconds_per_epoch": float(np.sum(per_epoch) / (len(members) / len(first))),
+    }
 
 
 def declared_report(name: str, r: dict[str, Any]) -> list[str]:
@@ -128,8 +144,10 @@ def declared_report(name: str, r: dict[str, Any]) -> list[str]:
         f"figure: {sum(checks)} of {len(checks)}. Test accuracy {seeds}: **{100 * r['test_accuracy_mean']:.2f} +- "
         f"{100 * r['test_accuracy_std']:.2f}%**, macro F1 {100 * r['test_macro_f1_mean']:.2f} +- "
         f"{100 * r['test_macro_f1_std']:.2f}% (target 95%: "
-        f"{'reached' if r['test_accuracy_mean'] >= 0.95 else 'not reached'}). It costs {len(members)} networks "
-        "per prediction (`har evaluate A B C`).",
+        f"{'reached' if r['test_accuracy_mean'] >= 0.95 else 'not reached'}). Its cost: {len(members)} networks, "
+        f"{r['parameters']:,} parameters, {r['latency_ms']:.2f} ms per window (batch 1, one thread), "
+        f"{r['seconds_per_epoch']:.1f} s of training per epoch (members summed). Evaluate or deploy it as one "
+        "model: `har evaluate A B C`.",
         "",
     ]
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from torch import nn
 
 from har.checkpoint import load_checkpoint
@@ -42,9 +43,27 @@ def normalised(info: dict[str, Any], raw: np.ndarray) -> np.ndarray:
     return ((raw - np.asarray(norm["mean"])) / np.asarray(norm["std"])).astype(np.float32)
 
 
+class Ensemble(nn.Module):
+    """The members behind one forward pass: raw windows [N, T, C] -> mean class probabilities [N, K]
+    (each member normalises with its own statistics), so an ensemble is timed and run like one model."""
+
+    def __init__(self, members: list[Member]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(model for model, _ in members)
+        stats = [[info["normalization"][k] for k in ("mean", "std")] for _, info in members]
+        self.register_buffer("means", torch.tensor([m for m, _ in stats], dtype=torch.float32))
+        self.register_buffer("stds", torch.tensor([s for _, s in stats], dtype=torch.float32))
+
+    def forward(self, raw: torch.Tensor) -> torch.Tensor:
+        probs = [
+            torch.softmax(model((raw - mean) / std), dim=1)
+            for model, mean, std in zip(self.members, self.means, self.stds, strict=True)
+        ]
+        return torch.stack(probs).mean(dim=0)
+
+
 def mean_probs(members: list[Member], raw: np.ndarray) -> np.ndarray:
     """The members' mean class probabilities [N, K] for raw windows [N, T, C]."""
-    from har.predict import softmax
     from har.train import predict_logits
 
-    return np.mean([softmax(predict_logits(model, normalised(info, raw))) for model, info in members], axis=0)
+    return predict_logits(Ensemble(members), raw.astype(np.float32))
