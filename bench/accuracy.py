@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 from crossval import CANDIDATES as CV_CANDIDATES  # bench/ is on sys.path when run as a script
-from crossval import seed_mean
+from crossval import mix3_seeds, seed_mean
 from dense_windows import label, prepared
 from machine import cpu_name
 from report_sections import save_json, write_section
@@ -46,6 +46,7 @@ from har.train_data import load_train_data
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "accuracy.json"
 PROBES = RESULTS.with_name("accuracy_probes.json")  # model selection runs; not an accuracy-<part> file
+ENSEMBLES = RESULTS.with_name("ensemble.json")  # declared ensembles tested by bench/ensemble.py
 LATER_FIELDS = (
     "augment",
     "label_smoothing",
@@ -160,8 +161,32 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def ensemble_rows() -> list[dict[str, Any]]:
+    """Declared ensembles tested by bench/ensemble.py (bench/results/ensemble.json), as table rows: their
+    members are trained as this benchmark trains them, each seed's ensemble tested once."""
+    found = json.loads(ENSEMBLES.read_text()) if ENSEMBLES.is_file() else {}
+    rows = []
+    for name, r in found.items():
+        if not name.startswith("ensemble:"):
+            continue  # seed ensembles chosen on validation (not tested): their own section
+        seeds = {key: np.array([x[key] for x in r["seeds"]]) * 100 for key in r["seeds"][0] if key != "seed"}
+        mean = {key: round(float(v.mean()), 2) for key, v in seeds.items()}
+        std = {key: round(float(v.std()), 2) for key, v in seeds.items()}
+        rows.append({
+            "dataset": "uci_hapt", "model": name, "max_epochs": r["max_epochs"], "seeds": len(r["seeds"]),
+            "test_accuracy_mean": mean["test_accuracy"], "test_accuracy_std": std["test_accuracy"],
+            "test_macro_f1_mean": mean["test_macro_f1"], "test_macro_f1_std": std["test_macro_f1"],
+            "val_accuracy_mean": mean["val_accuracy"], "parameters": r["parameters"],
+            "seconds_per_epoch": round(r["seconds_per_epoch"], 2),
+            "epochs_run_mean": round(float(np.mean([m["epochs_run"] for m in r["members"]])), 1),
+            "latency_ms": round(r["latency_ms"], 3), "published_accuracy": None, "published_protocol": None,
+            "within_2_points_or_better": None,
+        })  # fmt: skip
+    return rows
+
+
 def write_report(results: dict[str, Any]) -> None:
-    rows = summarise(results["runs"])
+    rows = summarise(results["runs"]) + ensemble_rows()
     lines = [
         "# Results",
         "",
@@ -222,6 +247,9 @@ def eligible(rows: list[dict[str, Any]], adapted: bool = False) -> list[dict[str
 def cv_accuracy(model: str) -> float | None:
     """Mean held-out accuracy (%) of the model's 3-fold CV over the training subjects, averaged over the
     training seeds run (bench/crossval.py round 6), if it was run."""
+    if model == "ensemble:mix3":  # bench/crossval.py round 10
+        mix3 = mix3_seeds()
+        return None if mix3 is None else mix3[0][0]
     found = seed_mean(model) if model in CV_CANDIDATES else None
     return None if found is None else found[0]
 
