@@ -18,22 +18,27 @@ from har.checkpoint import load_checkpoint
 from har.errors import BadInput
 
 Member = tuple[nn.Module, dict[str, Any]]
-SHARED = ("dataset", "channels", "classes", "window")  # what every member must agree on
+# what every member must agree on (reader_options: how raw input is turned into the channels)
+SHARED = ("dataset", "channels", "classes", "window", "reader_options")
+
+
+def check_same_data(folders: list[Path], infos: list[dict[str, Any]]) -> None:
+    """Refuse a member whose ``checkpoint.json`` reads other data than the first one's (names the key)."""
+    if not folders:
+        raise BadInput("an ensemble needs at least one checkpoint")
+    for folder, info in zip(folders[1:], infos[1:], strict=True):
+        for key in SHARED:
+            if info.get(key) != infos[0].get(key):
+                raise BadInput(
+                    f"{folder}: does not match {folders[0]}'s {key}; an ensemble's members must be "
+                    f"trained on the same {', '.join(SHARED[:-1])} and reader options"
+                )
 
 
 def load_members(folders: list[Path]) -> list[Member]:
-    """Load each checkpoint; refuse a member whose data differs from the first one's (names the key)."""
-    if not folders:
-        raise BadInput("an ensemble needs at least one checkpoint")
+    """Load each checkpoint; refuse a member whose data differs from the first one's."""
     members = [load_checkpoint(folder) for folder in folders]
-    first_info = members[0][1]
-    for folder, (_, info) in zip(folders[1:], members[1:], strict=True):
-        for key in SHARED:
-            if info.get(key) != first_info.get(key):
-                raise BadInput(
-                    f"{folder}: does not match {folders[0]}'s {key}; an ensemble's members must be "
-                    f"trained on the same {', '.join(SHARED)}"
-                )
+    check_same_data(folders, [info for _, info in members])
     return members
 
 

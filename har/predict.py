@@ -465,8 +465,11 @@ def predict_file(
     params_path: Path | str = "params.yaml",
     checkpoint: Path | None = None,
     adapt: bool = False,
+    members: list[Path] | None = None,
 ) -> PredictRun:
     """``har predict``: resolve the model, check and window the recording, classify, write the output.
+    ``members``: the checkpoint folders of an ensemble (har.ensemble; ``checkpoint`` is the first): each
+    classifies the windows with its own normalisation (and adaptation), their probabilities are averaged.
 
     Every check runs before anything is written; the output appears whole or not at all.
     """
@@ -478,15 +481,26 @@ def predict_file(
     if step is not None and step < 1:
         raise BadInput(f"--step {step}: must be at least 1 sample")
     folder = checkpoint or resolve_model(model_ref, tracking_uri)
-    info = read_info(folder)
+    folders = members or [folder]
+    infos = [read_info(f) for f in folders]
+    if len(folders) > 1:
+        from har.ensemble import check_same_data
+
+        check_same_data(folders, infos)
+    info = infos[0]
     table = read_table(input_path)
     signals = recording_signals(table, info, input_path, rate, params_path)
-    model, info = load_model(folder, device)  # torch loads only once the input is known to be good
-    pred = predict_signals(model, info, signals, step, adapt=adapt)
+    # torch loads only once the input is known to be good
+    preds = [predict_signals(*load_model(f, device), signals, step, adapt=adapt) for f in folders]
+    pred = preds[0]
+    if len(preds) > 1:
+        pred.probabilities = np.mean([p.probabilities for p in preds], axis=0)
+        pred.labels = pred.probabilities.argmax(axis=1)
     pred.meta = {
-        "model": info["model"],
+        "model": info["model"] if len(infos) == 1 else "ensemble of " + ", ".join(i["model"] for i in infos),
         "preset": info.get("preset"),
         "checkpoint": str(folder),
+        **({"members": [str(f) for f in folders]} if len(folders) > 1 else {}),
         "reference": model_ref,
         "dataset": info["dataset"],
         "sensors": info.get("sensors"),

@@ -19,12 +19,13 @@ DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 
 def predict_cmd(
     model: Annotated[
-        str,
+        list[str],
         typer.Option(
             "--model",
             "-m",
             help="Checkpoint folder written by 'har train', or a registry reference such as "
-            "har-uci_hapt-all@champion or har-uci_hapt-all/3.",
+            "har-uci_hapt-all@champion or har-uci_hapt-all/3. Repeat it for an ensemble of sensor models "
+            "(the mean of their class probabilities; same dataset, channels, classes and window).",
         ),
     ],
     input_path: Annotated[
@@ -108,17 +109,19 @@ def predict_cmd(
     if device not in ("cpu", "cuda", "auto"):
         raise BadInput(f"--device {device!r}: choose cpu, cuda or auto")
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
-    folder = resolve_model(model, uri)
-    info = read_info(folder)
+    folders = [resolve_model(ref, uri) for ref in model]
+    folder, info = folders[0], read_info(folders[0])
     if info.get("kind") == "images":
         if adapt:
             raise BadInput("--adapt: adapts a sensor model to one subject's recording; image models have none")
-        _predict_media(folder, model, info, input_path, output, smooth, video_out, device)
+        if len(folders) > 1:
+            raise BadInput(f"--model {model[0]}: an image model; ensembles classify sensor recordings, give one")
+        _predict_media(folder, model[0], info, input_path, output, smooth, video_out, device)
         return
     _refuse_media_for_sensor_model(input_path, info, video_out)
     result = predict_file(
-        model, input_path, output, step=step, rate=rate, tracking_uri=uri, device=device, params_path=params,
-        checkpoint=folder, adapt=adapt,
+        model[0], input_path, output, step=step, rate=rate, tracking_uri=uri, device=device, params_path=params,
+        checkpoint=folder, adapt=adapt, members=folders if len(folders) > 1 else None,
     )  # fmt: skip
     to_stdout = str(result.output) == STDOUT
     console = Console(stderr=to_stdout)
@@ -126,8 +129,8 @@ def predict_cmd(
     seconds = pred.window / signals.rate_hz
     console.print(
         f"{len(pred.starts)} windows of {pred.window} samples ({seconds:.2f} s, step {pred.step}) from "
-        f"{len(signals.values)} samples of {input_path}; model {info['model']} on "
-        f"{info['dataset']}/{info.get('sensors', 'all')} ({result.checkpoint})",
+        f"{len(signals.values)} samples of {input_path}; model {pred.meta['model']} on "
+        f"{info['dataset']}/{info.get('sensors', 'all')} ({', '.join(map(str, folders))})",
         highlight=False,
     )
     form = (

@@ -438,3 +438,44 @@ def test_a_path_is_never_looked_up_in_the_registry(checkpoint: Path) -> None:
     assert resolve_model(str(checkpoint), "unused") == checkpoint  # a folder needs no registry
     with pytest.raises(BadInput, match="no such checkpoint folder"):
         resolve_model("./runs/train/x", None)  # a path is never looked up in the registry
+
+
+# ---------------------------------------------------------------- ensembles
+
+
+def test_an_ensemble_averages_its_members_probabilities(
+    project: Path, checkpoint: Path, recording: Path, step4, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = RunSpec(dataset=DATASET, model="resnet1d", hparams=dict(SMALL),
+                   train={"max_epochs": 2, "num_threads": 1, "seed": 1})  # fmt: skip
+    result = run(spec, project / "data" / "prepared")
+    other = save_checkpoint(project / "ckpt_seed1", result.model, checkpoint_info(spec, result))
+    alone = predict_file(
+        str(other), recording, project / "walk.seed1.csv", step=4, params_path=project / "params.yaml"
+    )
+    result = invoke(project, monkeypatch, "predict", "-m", "ckpt", "-m", "ckpt_seed1", "-i", "walk.csv",
+                    "--step", "4", "-o", "walk.ensemble.json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "ensemble of resnet1d, resnet1d" in result.stdout
+    doc = json.loads((project / "walk.ensemble.json").read_text())
+    assert doc["members"] == ["ckpt", "ckpt_seed1"]
+    classes = doc["classes"]
+    probs = np.array([[w[f"p_{c}"] for c in classes] for w in doc["windows"]])
+    first, second = step4[0].predictions.probabilities, alone.predictions.probabilities
+    np.testing.assert_allclose(probs, (first + second) / 2, atol=2e-6)  # JSON keeps 6 decimals
+    assert [w["label"] for w in doc["windows"]] == [classes[k] for k in ((first + second) / 2).argmax(axis=1)]
+    assert (first.argmax(axis=1) != second.argmax(axis=1)).any()  # the members disagree somewhere
+
+
+def test_an_ensemble_of_models_that_read_other_data_is_bad_input(
+    project: Path, checkpoint: Path, recording: Path
+) -> None:
+    swapped = project / "ckpt_classes_swapped"
+    shutil.copytree(checkpoint, swapped, dirs_exist_ok=True)
+    info = json.loads((swapped / "checkpoint.json").read_text())
+    (swapped / "checkpoint.json").write_text(json.dumps({**info, "classes": info["classes"][::-1]}))
+    out = project / "never.csv"
+    with pytest.raises(BadInput, match=r"does not match .*ckpt's classes"):
+        predict_file(str(checkpoint), recording, out, checkpoint=checkpoint, members=[checkpoint, swapped],
+                     params_path=project / "params.yaml")  # fmt: skip
+    assert not out.exists()
