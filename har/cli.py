@@ -418,6 +418,7 @@ def evaluate_cmd(
     checkpoints: Annotated[
         list[Path],
         typer.Argument(
+            metavar="CHECKPOINT",
             help="Checkpoint folder written by 'har train'. Several: evaluate their ensemble (the mean of "
             "their class probabilities; same dataset, channels, classes and window)."
         ),
