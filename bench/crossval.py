@@ -112,6 +112,16 @@ the test subjects) only if its 3-seed CV mean beats pooled_features' 93.55 (the 
 per-fold seed means are higher on at least 2 of the 3 folds; once tested, the best-model rule (the
 highest 3-seed CV mean) decides.
 
+Round 11, a larger ensemble (declared 2026-11-30 after round 10's test figure, 94.67 +- 0.29%, before any
+figure of this candidate was computed). Round 10's ensemble gained most where its members disagree; nine
+members average out more of each network's seed noise than three. Candidate ``ensemble:mix9``: the mean
+of the class probabilities of all nine networks of round 10 (the three models x training seeds 0, 1, 2).
+Its CV needs no new training: the round-10 re-runs hold every held-out probability; it is one ensemble
+per fold, so no seed mean. Rule: it is tested only if its CV mean beats ensemble:mix3's 3-seed CV mean
+(93.95) and its per-fold figures are higher than mix3's per-fold seed means on at least 2 of the 3 folds.
+Test: three disjoint nine-network ensembles (seeds 0-2, 3-5, 6-8 of each model, every member trained as
+bench/ensemble.py trains members), each evaluated once on the test subjects; mean +- std over the three.
+
 Writes bench/results/cv/uci_hapt-<model>-<preset>[-train_step<N>][-<variant>].json (the `har cv -o` record) and the
 crossval section of docs/results.md.
 """
