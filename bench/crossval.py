@@ -345,7 +345,7 @@ def round_two() -> list[str]:
         found = verdicts(pairs)
         if found:
             lines += ["", text, *round_table(found, against)]
-    return lines + round_six() + round_seven() + round_eight() + round_nine() + round_ten()
+    return lines + round_six() + round_seven() + round_eight() + round_nine() + round_ten() + round_eleven()
 
 
 def round_six() -> list[str]:
@@ -355,7 +355,7 @@ def round_six() -> list[str]:
     rows = {name: m for name, m in means.items() if m is not None and m[2] == 3}
     if leader not in rows or candidate not in rows:
         return []
-    won = sum(a > b for a, b in zip(rows[candidate][1], rows[leader][1], strict=True))
+    won = folds_won(rows[candidate][1], rows[leader][1])
     tested = rows[candidate][0] > rows[leader][0] and won >= 2
     lines = [
         "",
@@ -433,13 +433,22 @@ def mix3_path(seed: int) -> Path:
 
 
 def mix3_record(seed: int) -> dict | None:
-    """Round 10's CV record of one training seed's ensemble, from its members' re-runs (runs/cv_probs/):
-    per fold, the accuracy and macro F1 of the mean of the members' held-out probabilities. None until
-    every member's re-run exists. ``reproduced``: every re-run scored its folds exactly as the committed
-    record did (same models), the round's precondition."""
+    """Round 10's CV record of one training seed's ensemble (None until its members' re-runs exist)."""
+    return ensemble_record("ensemble:mix3", mix3_members(seed), seed)
+
+
+def mix9_record() -> dict | None:
+    """Round 11's CV record: the nine networks of round 10 in one ensemble per fold."""
+    return ensemble_record("ensemble:mix9", [n for seed in (0, 1, 2) for n in mix3_members(seed)], None)
+
+
+def ensemble_record(label: str, names: list[str], seed: int | None) -> dict | None:
+    """The CV record of an ensemble of CV candidates, from their re-runs (runs/cv_probs/): per fold, the
+    accuracy and macro F1 of the mean of the members' held-out probabilities. None until every member's
+    re-run exists. ``reproduced``: every re-run scored its folds exactly as the committed record did
+    (same models), the precondition of rounds 10 and 11."""
     from har.metrics import classification_metrics
 
-    names = mix3_members(seed)
     if not all(probs_path(n).is_file() for n in names):
         return None
     kept = [np.load(probs_path(n)) for n in names]
@@ -462,7 +471,7 @@ def mix3_record(seed: int) -> dict | None:
                       "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]})  # fmt: skip
     acc = np.array([f["accuracy"] for f in folds])
     return {
-        "model": "ensemble:mix3", "members": names, "seed": seed, "reproduced": reproduced, "folds": folds,
+        "model": label, "members": names, "seed": seed, "reproduced": reproduced, "folds": folds,
         "summary": {"accuracy_mean": float(acc.mean()), "accuracy_std": float(acc.std()),
                     "macro_f1_mean": float(np.mean([f["macro_f1"] for f in folds]))},
     }  # fmt: skip
@@ -478,6 +487,44 @@ def mix3_seeds() -> tuple[Seeds, bool] | None:
     return (float(folds.mean()), folds.mean(axis=0).tolist(), 3), all(r["reproduced"] for r in records)
 
 
+MIX9 = FOLDER / "uci_hapt-ensemble-mix9.json"
+
+
+def mix9_folds() -> tuple[Seeds, bool] | None:
+    """Round 11's CV figure (mean, per-fold figures, 1 ensemble) and whether its members reproduced."""
+    if not MIX9.is_file():
+        return None
+    record = json.loads(MIX9.read_text())
+    folds = [100 * f["accuracy"] for f in record["folds"]]
+    return (float(np.mean(folds)), folds, 1), record["reproduced"]
+
+
+def round_eleven_verdict() -> bool | None:
+    """Whether round 11's nine-network ensemble qualifies for the test split (None: not decided yet, or
+    its members' re-runs did not reproduce their records)."""
+    found, base = mix9_folds(), mix3_seeds()
+    if found is None or base is None or not found[1]:
+        return None
+    (mean, folds, _), (base_mean, base_folds, _) = found[0], base[0]
+    return mean > base_mean and folds_won(folds, base_folds) >= 2
+
+
+def round_eleven() -> list[str]:
+    """Round 11's verdict: nine networks in one ensemble against round 10's three-network ensembles."""
+    found, base = mix9_folds(), mix3_seeds()
+    if found is None or base is None:
+        return []
+    text = (
+        "Round 11, a larger ensemble (`ensemble:mix9`): the nine networks of round 10 (three models x training "
+        "seeds 0-2) averaged in one ensemble per fold, scored from the same re-runs (no new training; one "
+        "ensemble, so no seed mean). Tested (three disjoint nine-network ensembles, seeds 0-2, 3-5, 6-8) only "
+        "if its CV mean beats ensemble:mix3's 3-seed CV mean and its per-fold figures are higher than mix3's "
+        "per-fold seed means on >= 2 of the 3 folds."
+    )
+    return ["", text, *seed_verdict("ensemble:mix3 (3 seeds)", base[0], {"ensemble:mix9 (1 ensemble)": found[0]},
+                                    "mix3")]  # fmt: skip
+
+
 def round_ten_verdict() -> bool | None:
     """Whether round 10's ensemble qualifies for the test split (None: not decided yet, or its members'
     re-runs did not reproduce their records, which stops the round)."""
@@ -485,7 +532,7 @@ def round_ten_verdict() -> bool | None:
     if found is None or leader is None or not found[1]:
         return None
     (mean, folds, _), base = found[0], leader
-    return mean > base[0] and sum(a > b for a, b in zip(folds, base[1], strict=True)) >= 2
+    return mean > base[0] and folds_won(folds, base[1]) >= 2
 
 
 def round_ten() -> list[str]:
@@ -520,13 +567,19 @@ def against_leader(names: tuple[str, ...], text: str) -> list[str]:
     return ["", text, *seed_verdict(leader, base, found, "pooled_stats")]
 
 
+def folds_won(mine: list[float], theirs: list[float]) -> int:
+    """Folds where ``mine`` is higher (in %); equal accuracies that differ only by float rounding of a mean
+    (the same window count) are a tie, not a win."""
+    return sum(a > b + 1e-9 for a, b in zip(mine, theirs, strict=True))
+
+
 Seeds = tuple[float, list[float], int]  # seed_mean's (mean, per-fold means, seeds)
 
 
 def seed_verdict(base_name: str, base: Seeds, candidates: dict[str, Seeds], against: str) -> list[str]:
     """Round 6's rule as a table: a candidate qualifies if its 3-seed CV mean beats ``base_name``'s and its
     per-fold seed means are higher on at least 2 of the 3 folds; of those, the highest mean is tested."""
-    won = {name: sum(a > b for a, b in zip(m[1], base[1], strict=True)) for name, m in candidates.items()}
+    won = {name: folds_won(m[1], base[1]) for name, m in candidates.items()}
     qualified = [name for name, m in candidates.items() if m[0] > base[0] and won[name] >= 2]
     tested = max(qualified, key=lambda name: candidates[name][0]) if qualified else None
     folds = lambda m: " / ".join(f"{v:.2f}" for v in m[1])  # noqa: E731
@@ -564,6 +617,8 @@ def main() -> None:
         for seed in (0, 1, 2):
             if (record := mix3_record(seed)) is not None:
                 save_json(mix3_path(seed), record)
+        if (record := mix9_record()) is not None:
+            save_json(MIX9, record)
     elif not args.report_only:
         for name in args.models.split(","):
             if name not in CANDIDATES:

@@ -39,80 +39,105 @@ REPORT = ROOT / "docs" / "results.md"
 
 
 def member(args: tuple[str, str, int, int | None]) -> dict[str, Any]:
-    """Train one seed; return its validation and test probabilities (test: used only by the ensemble)."""
+    """Train one seed (or reuse its checkpoint under runs/ensemble/ when that is this very run: same
+    seed, epoch cap, one thread, same prepared data); return its validation and test probabilities
+    (test: used only by the ensemble)."""
     import torch
 
     torch.set_num_threads(1)
-    from har.checkpoint import save_checkpoint
+    from har.checkpoint import load_checkpoint, save_checkpoint
     from har.experiment import RunSpec, checkpoint_info, run
     from har.predict import softmax
     from har.train import predict_logits
+    from har.train_data import load_train_data
 
     model, preset, seed, cap = args
+    folder = ROOT / "runs" / "ensemble" / f"{model}-{preset}-s{seed}"
     train = {"seed": seed, "num_threads": 1, **({"max_epochs": cap} if cap else {})}
     spec = RunSpec("uci_hapt", "all", model, preset, train=train)
-    start = time.time()
-    result = run(spec, ROOT / "data" / "prepared", test=False)
-    save_checkpoint(
-        ROOT / "runs" / "ensemble" / f"{model}-{preset}-s{seed}", result.model, checkpoint_info(spec, result)
-    )
-    splits = result.data.splits
+    data = load_train_data(ROOT / "data" / "prepared", "uci_hapt", "all")
+    info = json.loads((folder / "checkpoint.json").read_text()) if (folder / "checkpoint.json").is_file() else {}
+    config = info.get("train_config", {})
+    if info.get("data_version") == data.data_version and all(config.get(k) == v for k, v in train.items()):
+        net, info = load_checkpoint(folder)
+        val, best, history = info["metrics"], info["best_epoch"], info["history"]
+        seconds = sum(row["epoch_seconds"] for row in history)
+    else:
+        start = time.time()
+        result = run(spec, ROOT / "data" / "prepared", data=data, test=False)
+        save_checkpoint(folder, result.model, checkpoint_info(spec, result))
+        net, val, best, history = result.model, result.val, result.fit.best_epoch, result.fit.history
+        seconds = time.time() - start
+    splits = data.splits
     return {
         "seed": seed,
-        "val_accuracy": result.val["val/accuracy"],
-        "val_macro_f1": result.val["val/macro_f1"],
-        "best_epoch": result.fit.best_epoch,
-        "epochs_run": len(result.fit.history),
-        "seconds": round(time.time() - start, 1),
-        "val_probs": softmax(predict_logits(result.model, splits["val"][0])).tolist(),
-        "test_probs": softmax(predict_logits(result.model, splits["test"][0])).tolist(),
+        "val_accuracy": val["val/accuracy"],
+        "val_macro_f1": val["val/macro_f1"],
+        "best_epoch": best,
+        "epochs_run": len(history),
+        "seconds": round(seconds, 1),
+        "val_probs": softmax(predict_logits(net, splits["val"][0])).tolist(),
+        "test_probs": softmax(predict_logits(net, splits["test"][0])).tolist(),
     }
 
 
+# declared ensembles (bench/crossval.py): the round whose CV verdict gates them, and each ensemble's seeds
+DECLARED = {
+    "mix3": ("round_ten_verdict", 10, None),
+    "mix9": ("round_eleven_verdict", 11, [[0, 1, 2], [3, 4, 5], [6, 7, 8]]),
+}
+
+
 def declared(name: str, seeds: list[int], jobs: int) -> dict[str, Any]:
-    """Train a declared ensemble's members for every seed and test each seed's ensemble once."""
+    """Train a declared ensemble's members for every seed and test each ensemble once (mix3: one per
+    seed of ``seeds``; mix9: three disjoint groups of three seeds)."""
     import crossval  # bench/ is on sys.path when run as a script
 
     from har.metrics import classification_metrics
     from har.train_data import load_train_data
 
-    if name != "mix3":
-        raise SystemExit(f"--ensemble {name}: the declared ensembles are: mix3 (bench/crossval.py round 10)")
-    verdict = crossval.round_ten_verdict()
+    if name not in DECLARED:
+        raise SystemExit(f"--ensemble {name}: the declared ensembles are: {', '.join(DECLARED)} (bench/crossval.py)")
+    verdict_name, round_number, fixed = DECLARED[name]
+    verdict = getattr(crossval, verdict_name)()
     if verdict is not True:
         why = "not decided yet (run bench/crossval.py --probs)" if verdict is None else "not sent to the test split"
-        raise SystemExit(f"--ensemble {name}: round 10's CV verdict: {why}; the test split stays untouched")
-    cap = 20  # the members' epoch cap in the accuracy table and in round 10's CV
-    tasks = [(*m.split(":"), s, cap) for s in seeds for m in crossval.MIX3]
+        raise SystemExit(f"--ensemble {name}: round {round_number}'s CV verdict: {why}; the test split stays untouched")
+    groups = fixed or [[s] for s in seeds]
+    cap = 20  # the members' epoch cap in the accuracy table and in the CV rounds
+    tasks = [(*m.split(":"), s, cap) for group in groups for s in group for m in crossval.MIX3]
     with mp.get_context("spawn").Pool(jobs) as pool:
         members = pool.map(member, tasks, chunksize=1)
+    for m, (model, preset, *_) in zip(members, tasks, strict=True):
+        m["model"] = f"{model}:{preset}"
     data = load_train_data(ROOT / "data" / "prepared", "uci_hapt", "all")
-    per_seed = []
-    for s in seeds:
-        mine = [(m, task) for m, task in zip(members, tasks, strict=True) if task[2] == s]
-        for m, (model, preset, *_) in mine:
-            m["model"] = f"{model}:{preset}"
+    per_group = []
+    for group in groups:
+        mine = [m for m in members if m["seed"] in group]
         test = classification_metrics(
-            data.splits["test"][1], np.mean([m.pop("test_probs") for m, _ in mine], axis=0).argmax(1),
+            data.splits["test"][1], np.mean([m.pop("test_probs") for m in mine], axis=0).argmax(1),
             data.classes, prefix="test/",
         )  # fmt: skip
         val = classification_metrics(
-            data.splits["val"][1], np.mean([m.pop("val_probs") for m, _ in mine], axis=0).argmax(1), data.classes
+            data.splits["val"][1], np.mean([m.pop("val_probs") for m in mine], axis=0).argmax(1), data.classes
         )
-        per_seed.append({"seed": s, "val_accuracy": val["accuracy"], "test_accuracy": test["test/accuracy"],
-                         "test_macro_f1": test["test/macro_f1"]})  # fmt: skip
-    acc = np.array([r["test_accuracy"] for r in per_seed])
-    f1 = np.array([r["test_macro_f1"] for r in per_seed])
-    (cv, _, _), _ = crossval.mix3_seeds()
+        per_group.append({"seed": group[0] if len(group) == 1 else ",".join(map(str, group)),
+                          "val_accuracy": val["accuracy"], "test_accuracy": test["test/accuracy"],
+                          "test_macro_f1": test["test/macro_f1"]})  # fmt: skip
+    acc = np.array([r["test_accuracy"] for r in per_group])
+    f1 = np.array([r["test_macro_f1"] for r in per_group])
+    cv = crossval.mix3_seeds()[0][0] if name == "mix3" else crossval.mix9_folds()[0][0]
+    first = [t for t in tasks if t[2] in groups[0]]
     return {
-        "members": members, "seeds": per_seed, "cv_accuracy": cv, **cost(tasks[: len(crossval.MIX3)], members, data),
+        "members": members, "seeds": per_group, "cv_accuracy": cv, "round": round_number,
+        **cost(first, members, data, len(groups)),
         "test_accuracy_mean": float(acc.mean()), "test_accuracy_std": float(acc.std()),
         "test_macro_f1_mean": float(f1.mean()), "test_macro_f1_std": float(f1.std()),
         "max_epochs": cap, "date": time.strftime("%Y-%m-%d %H:%M"), "load_average_after": os.getloadavg()[0],
     }  # fmt: skip
 
 
-def cost(first: list[tuple], members: list[dict[str, Any]], data: Any) -> dict[str, Any]:
+def cost(first: list[tuple], members: list[dict[str, Any]], data: Any, groups: int) -> dict[str, Any]:
     """One ensemble's parameters and latency (batch 1, one thread, the members and their normalisation
     behind one forward: har.ensemble.Ensemble), and the members' summed training seconds per epoch."""
     from har.ensemble import Ensemble, load_members
@@ -123,7 +148,7 @@ def cost(first: list[tuple], members: list[dict[str, Any]], data: Any) -> dict[s
     return {
         "parameters": sum(p.numel() for p in ensemble.members.parameters()),
         "latency_ms": latency_ms(ensemble, data.window, len(data.channels)),
-        "seconds_per_epoch": float(np.sum(per_epoch) / (len(members) / len(first))),
+        "seconds_per_epoch": float(np.sum(per_epoch) / groups),
     }
 
 
@@ -142,23 +167,27 @@ def reproduced(r: dict[str, Any]) -> str:
 
 
 def declared_report(name: str, r: dict[str, Any]) -> list[str]:
-    seeds = ", ".join(f"seed {x['seed']} {100 * x['test_accuracy']:.2f}" for x in r["seeds"])
+    grouped = any(isinstance(x["seed"], str) for x in r["seeds"])  # mix9: groups of seeds per ensemble
+    seeds = ", ".join(f"seed{'s' if grouped else ''} {x['seed']} {100 * x['test_accuracy']:.2f}" for x in r["seeds"])
     members = sorted({m["model"] for m in r["members"]})
+    per = "per group of seeds, the mean of the class probabilities of" if grouped else (
+        "per seed, the mean of the class probabilities of")  # fmt: skip
+    command = f"--ensemble {name.split(':')[1]}" + (
+        "" if grouped else f" --seeds {','.join(str(x['seed']) for x in r['seeds'])}")  # fmt: skip
+    networks = len(r["members"]) // len(r["seeds"])
     return [
-        f"`python bench/ensemble.py --ensemble {name.split(':')[1]} --seeds "
-        f"{','.join(str(x['seed']) for x in r['seeds'])}` ({r['date']}): per seed, the mean of the class "
-        f"probabilities of {', '.join(members)} (each trained with that seed, {r['max_epochs']} epochs at most, "
-        f"epoch chosen on the validation subjects), sent to the test split by round 10's CV verdict "
-        f"(3-seed CV {r['cv_accuracy']:.2f}%). Members that are their accuracy-table run again (same "
-        f"validation accuracy, macro F1 and epoch): {reproduced(r)} (those pooled_stats runs, 2026-11-22, "
-        "are the unreproduced records of docs/results.md's reproducibility finding; the members here use one "
-        f"thread, as in CV). Test accuracy {seeds}: **{100 * r['test_accuracy_mean']:.2f} +- "
-        f"{100 * r['test_accuracy_std']:.2f}%**, macro F1 {100 * r['test_macro_f1_mean']:.2f} +- "
-        f"{100 * r['test_macro_f1_std']:.2f}% (target 95%: "
-        f"{'reached' if r['test_accuracy_mean'] >= 0.95 else 'not reached'}). Its cost: {len(members)} networks, "
+        f"`python bench/ensemble.py {command}` ({r['date']}): {per} {', '.join(members)} (each trained with "
+        f"its seed, {r['max_epochs']} epochs at most, epoch chosen on the validation subjects), sent to the test "
+        f"split by round {r.get('round', 10)}'s CV verdict (CV {r['cv_accuracy']:.2f}%). Members that are their "
+        f"accuracy-table run again (same validation accuracy, macro F1 and epoch): {reproduced(r)} (those "
+        "pooled_stats runs, 2026-11-22, are the unreproduced records of docs/results.md's reproducibility "
+        f"finding; the members here use one thread, as in CV). Test accuracy {seeds}: "
+        f"**{100 * r['test_accuracy_mean']:.2f} +- {100 * r['test_accuracy_std']:.2f}%**, macro F1 "
+        f"{100 * r['test_macro_f1_mean']:.2f} +- {100 * r['test_macro_f1_std']:.2f}% (target 95%: "
+        f"{'reached' if r['test_accuracy_mean'] >= 0.95 else 'not reached'}). Its cost: {networks} networks, "
         f"{r['parameters']:,} parameters, {r['latency_ms']:.2f} ms per window (batch 1, one thread), "
         f"{r['seconds_per_epoch']:.1f} s of training per epoch (members summed). Evaluated and deployed as one "
-        "model: `har evaluate A B C`, `har predict -m A -m B -m C`.",
+        "model: `har evaluate A B C ...`, `har predict -m A -m B -m C ...`.",
         "",
     ]
 
