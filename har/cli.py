@@ -477,19 +477,25 @@ def evaluate_cmd(
             f"--split {split}: the checkpoints carve different validation subjects (val_fraction or "
             "split_seed); score their ensemble on --split test, or train the members with the same split"
         )
+    if data.kind == "images" and len(members) > 1:
+        raise BadInput(
+            f"{checkpoints[0]}: an image model; ensembles are of sensor models, evaluate one checkpoint"
+        )
     if not repeats:
-        raw = data.splits[split][0] * data.std + data.mean  # each checkpoint applies its own normalisation
-        y = data.splits[split][1]
-        if len(members) > 1:
-            probs = mean_probs(members, raw)
+        X, y = data.splits[split]
+        if data.kind == "images":  # decoded and normalised per batch by the image set
+            metrics = evaluate(model, X, y, info["classes"], f"{split}/")
+        elif len(members) > 1:  # each checkpoint applies its own normalisation to the raw windows
+            probs = mean_probs(members, X * data.std + data.mean)
             metrics = classification_metrics(y, probs.argmax(axis=1), info["classes"], prefix=f"{split}/")
-            what = f"ensemble of {len(members)} checkpoints"
         else:
             groups = data.subjects[split] if adapt == "subject" else None
+            raw = X * data.std + data.mean
             metrics = evaluate(model, normalised(info, raw), y, info["classes"], f"{split}/", groups=groups)
-            what = str(checkpoints[0])
+        what = f"ensemble of {len(members)} checkpoints" if len(members) > 1 else str(checkpoints[0])
         how = ", BatchNorm adapted per subject" if adapt == "subject" else ""
-        table = Table(title=f"{what} on {info['dataset']}/{info['sensors']} {split} ({len(raw)} windows{how})")
+        unit = "images" if data.kind == "images" else "windows"
+        table = Table(title=f"{what} on {info['dataset']}/{info['sensors']} {split} ({len(y)} {unit}{how})")
         for col in ("accuracy", "macro F1", "weighted F1"):
             table.add_column(col, justify="right")
         table.add_row(*(f"{metrics[f'{split}/{k}']:.4f}" for k in ("accuracy", "macro_f1", "weighted_f1")))

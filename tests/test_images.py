@@ -9,6 +9,7 @@ import hashlib
 import http.server
 import itertools
 import json
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -319,3 +320,15 @@ def test_the_split_is_a_dvc_output_that_a_param_change_reproduces(tmp_path: Path
     second = read_index(repo / "data" / "prepared" / "shapes")
     assert sorted(r["file"] for r in first) == sorted(r["file"] for r in second)
     assert [r["split"] for r in first] != [r["split"] for r in second]
+
+
+def test_evaluate_an_image_checkpoint(trained: tuple[Path, dict], project: Path) -> None:
+    out, info = trained
+    proc = har("evaluate", str(out), "--split", "test", cwd=project, extra_env=ONE_THREAD)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "(15 images)" in proc.stdout
+    row = next(line for line in proc.stdout.splitlines() if re.search(r"│\s+[01]\.\d{4}\s+│", line))
+    accuracy = float(row.split("│")[1])
+    assert accuracy == pytest.approx(info["metrics"]["test/accuracy"], abs=5e-5)
+    proc = har("evaluate", str(out), str(out), cwd=project, extra_env=ONE_THREAD)
+    assert proc.returncode == 2 and "ensembles are of sensor models" in one_line_error(proc)
