@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 from crossval import CANDIDATES as CV_CANDIDATES  # bench/ is on sys.path when run as a script
-from crossval import mix3_seeds, seed_mean
+from crossval import mix3_seeds, mix9_folds, seed_mean
 from dense_windows import label, prepared
 from machine import cpu_name
 from report_sections import save_json, write_section
@@ -250,6 +250,9 @@ def cv_accuracy(model: str) -> float | None:
     if model == "ensemble:mix3":  # bench/crossval.py round 10
         mix3 = mix3_seeds()
         return None if mix3 is None else mix3[0][0]
+    if model == "ensemble:mix9":  # round 11: one ensemble of the nine networks of training seeds 0-2
+        mix9 = mix9_folds()
+        return None if mix9 is None else mix9[0][0]
     found = seed_mean(model) if model in CV_CANDIDATES else None
     return None if found is None else found[0]
 
@@ -279,7 +282,8 @@ def target_section(rows: list[dict[str, Any]], target: float = 95.0) -> list[str
             f"training seeds run; among the "
             f"models with >= 3 test seeds and a CV record, section 'Cross-validation' below) is {best['model']} "
             f"(CV {cv_accuracy(best['model']):.2f}%), at {best['test_accuracy_mean']:.2f} +- "
-            f"{best['test_accuracy_std']:.2f}% test accuracy ({best['seeds']} seeds). CV accuracy per model: "
+            f"{best['test_accuracy_std']:.2f}% test accuracy ({best['seeds']} "
+            f"{'ensembles' if best['model'].startswith('ensemble:') else 'seeds'}). CV accuracy per model: "
             + ", ".join(f"{r['model']} {cv_accuracy(r['model']):.2f}" for r in judged)
             + ". Until 2026-11-30 the rule was the best mean validation accuracy over the 4 validation subjects "
             f"({by_val['model']}, {by_val['val_accuracy_mean']:.2f}% validation, {by_val['test_accuracy_mean']:.2f} "
