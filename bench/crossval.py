@@ -356,7 +356,7 @@ def round_six() -> list[str]:
     if leader not in rows or candidate not in rows:
         return []
     won = folds_won(rows[candidate][1], rows[leader][1])
-    tested = rows[candidate][0] > rows[leader][0] and won >= 2
+    tested = qualifies(rows[candidate], rows[leader])
     lines = [
         "",
         "Round 6, CV figures over 3 training seeds (0, 1, 2) per fold: one seed per fold moves the mean by up "
@@ -505,8 +505,7 @@ def round_eleven_verdict() -> bool | None:
     found, base = mix9_folds(), mix3_seeds()
     if found is None or base is None or not found[1]:
         return None
-    (mean, folds, _), (base_mean, base_folds, _) = found[0], base[0]
-    return mean > base_mean and folds_won(folds, base_folds) >= 2
+    return qualifies(found[0], base[0])
 
 
 def round_eleven() -> list[str]:
@@ -531,8 +530,7 @@ def round_ten_verdict() -> bool | None:
     found, leader = mix3_seeds(), seed_mean("resnet1d:pooled_features")
     if found is None or leader is None or not found[1]:
         return None
-    (mean, folds, _), base = found[0], leader
-    return mean > base[0] and folds_won(folds, base[1]) >= 2
+    return qualifies(found[0], leader)
 
 
 def round_ten() -> list[str]:
@@ -576,11 +574,16 @@ def folds_won(mine: list[float], theirs: list[float]) -> int:
 Seeds = tuple[float, list[float], int]  # seed_mean's (mean, per-fold means, seeds)
 
 
+def qualifies(candidate: Seeds, base: Seeds) -> bool:
+    """Round 6's rule: a higher CV mean and higher per-fold figures on at least 2 of the 3 folds."""
+    return candidate[0] > base[0] and folds_won(candidate[1], base[1]) >= 2
+
+
 def seed_verdict(base_name: str, base: Seeds, candidates: dict[str, Seeds], against: str) -> list[str]:
     """Round 6's rule as a table: a candidate qualifies if its 3-seed CV mean beats ``base_name``'s and its
     per-fold seed means are higher on at least 2 of the 3 folds; of those, the highest mean is tested."""
     won = {name: folds_won(m[1], base[1]) for name, m in candidates.items()}
-    qualified = [name for name, m in candidates.items() if m[0] > base[0] and won[name] >= 2]
+    qualified = [name for name, m in candidates.items() if qualifies(m, base)]
     tested = max(qualified, key=lambda name: candidates[name][0]) if qualified else None
     folds = lambda m: " / ".join(f"{v:.2f}" for v in m[1])  # noqa: E731
     return [
