@@ -485,13 +485,14 @@ def evaluate_cmd(
         X, y = data.splits[split]
         if data.kind == "images":  # decoded and normalised per batch by the image set
             metrics = evaluate(model, X, y, info["classes"], f"{split}/")
-        elif len(members) > 1:  # each checkpoint applies its own normalisation to the raw windows
-            probs = mean_probs(members, X * data.std + data.mean)
-            metrics = classification_metrics(y, probs.argmax(axis=1), info["classes"], prefix=f"{split}/")
         else:
-            groups = data.subjects[split] if adapt == "subject" else None
-            raw = X * data.std + data.mean
-            metrics = evaluate(model, normalised(info, raw), y, info["classes"], f"{split}/", groups=groups)
+            raw = X * data.std + data.mean  # each checkpoint normalises with its own statistics
+            if len(members) > 1:
+                probs = mean_probs(members, raw)
+                metrics = classification_metrics(y, probs.argmax(axis=1), info["classes"], prefix=f"{split}/")
+            else:
+                groups = data.subjects[split] if adapt == "subject" else None
+                metrics = evaluate(model, normalised(info, raw), y, info["classes"], f"{split}/", groups=groups)
         what = f"ensemble of {len(members)} checkpoints" if len(members) > 1 else str(checkpoints[0])
         how = ", BatchNorm adapted per subject" if adapt == "subject" else ""
         unit = "images" if data.kind == "images" else "windows"
