@@ -93,7 +93,6 @@ def declared(name: str, seeds: list[int], jobs: int) -> dict[str, Any]:
     seed of ``seeds``; mix9: three disjoint groups of three seeds)."""
     import crossval  # bench/ is on sys.path when run as a script
 
-    from har.metrics import classification_metrics
     from har.train_data import load_train_data
 
     if name not in DECLARED:
@@ -114,15 +113,10 @@ def declared(name: str, seeds: list[int], jobs: int) -> dict[str, Any]:
     per_group = []
     for group in groups:
         mine = [m for m in members if m["seed"] in group]
-        test = classification_metrics(
-            data.splits["test"][1], np.mean([m.pop("test_probs") for m in mine], axis=0).argmax(1),
-            data.classes, prefix="test/",
-        )  # fmt: skip
-        val = classification_metrics(
-            data.splits["val"][1], np.mean([m.pop("val_probs") for m in mine], axis=0).argmax(1), data.classes
-        )
+        test = ensemble_metrics([m.pop("test_probs") for m in mine], data, "test")
+        val = ensemble_metrics([m.pop("val_probs") for m in mine], data, "val")
         per_group.append({"seed": group[0] if len(group) == 1 else ",".join(map(str, group)),
-                          "val_accuracy": val["accuracy"], "test_accuracy": test["test/accuracy"],
+                          "val_accuracy": val["val/accuracy"], "test_accuracy": test["test/accuracy"],
                           "test_macro_f1": test["test/macro_f1"]})  # fmt: skip
     acc = np.array([r["test_accuracy"] for r in per_group])
     f1 = np.array([r["test_macro_f1"] for r in per_group])
@@ -135,6 +129,14 @@ def declared(name: str, seeds: list[int], jobs: int) -> dict[str, Any]:
         "test_macro_f1_mean": float(f1.mean()), "test_macro_f1_std": float(f1.std()),
         "max_epochs": cap, "date": time.strftime("%Y-%m-%d %H:%M"), "load_average_after": os.getloadavg()[0],
     }  # fmt: skip
+
+
+def ensemble_metrics(probs: list[Any], data: Any, split: str) -> dict[str, Any]:
+    """Metrics (keys ``<split>/...``) of the mean of the members' class probabilities on ``split``."""
+    from har.metrics import classification_metrics
+
+    predicted = np.mean(probs, axis=0).argmax(axis=1)
+    return classification_metrics(data.splits[split][1], predicted, data.classes, prefix=f"{split}/")
 
 
 def cost(first: list[tuple], members: list[dict[str, Any]], data: Any, groups: int) -> dict[str, Any]:
@@ -221,7 +223,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model", default="resnet1d:wang2017")
-    parser.add_argument("--ensemble", default=None, help="a declared ensemble of different models: mix3")
+    parser.add_argument(
+        "--ensemble", default=None, help="a declared ensemble of different models: mix3 or mix9 (not --model)"
+    )
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--max-epochs", type=int, default=None)
@@ -232,11 +236,11 @@ def main() -> None:
         write_section(REPORT, "ensemble", report(results))
         return
     if args.ensemble:
-        results[f"ensemble:{args.ensemble}"] = declared(args.ensemble, [int(s) for s in args.seeds.split(",")], args.jobs)
+        seeds = [int(s) for s in args.seeds.split(",")]
+        results[f"ensemble:{args.ensemble}"] = declared(args.ensemble, seeds, args.jobs)
         save_json(RESULTS, results)
         write_section(REPORT, "ensemble", report(results))
         return
-    from har.metrics import classification_metrics
     from har.train_data import load_train_data
 
     model, _, preset = args.model.partition(":")
@@ -244,9 +248,9 @@ def main() -> None:
     with mp.get_context("spawn").Pool(args.jobs) as pool:
         members = pool.map(member, [(model, preset, s, args.max_epochs) for s in seeds], chunksize=1)
     data = load_train_data(ROOT / "data" / "prepared", "uci_hapt", "all")
-    val_probs = np.mean([m.pop("val_probs") for m in members], axis=0)
-    test_probs = np.mean([m.pop("test_probs") for m in members], axis=0)
-    val = classification_metrics(data.splits["val"][1], val_probs.argmax(1), data.classes, prefix="val/")
+    val_probs = [m.pop("val_probs") for m in members]
+    test_probs = [m.pop("test_probs") for m in members]  # never stored; scored only if chosen
+    val = ensemble_metrics(val_probs, data, "val")
     record: dict[str, Any] = {
         "members": members,
         "val_accuracy": val["val/accuracy"],
@@ -256,9 +260,7 @@ def main() -> None:
         "load_average_after": os.getloadavg()[0],
     }
     if val["val/accuracy"] > max(m["val_accuracy"] for m in members):  # chosen on validation only
-        test = classification_metrics(
-            data.splits["test"][1], test_probs.argmax(1), data.classes, prefix="test/"
-        )
+        test = ensemble_metrics(test_probs, data, "test")
         record.update(test_accuracy=test["test/accuracy"], test_macro_f1=test["test/macro_f1"])
     results[args.model] = record
     save_json(RESULTS, results)
