@@ -455,7 +455,7 @@ def ensemble_record(label: str, names: list[str], seed: int | None) -> dict | No
     for other in kept[1:]:  # the same windows in the same order, or the mean is meaningless
         for key in ("labels", "subjects", "fold", "classes"):
             if not np.array_equal(other[key], kept[0][key]):
-                raise SystemExit(f"round 10: the members' re-runs disagree on {key}; re-run them")
+                raise SystemExit(f"{label}: the members' re-runs disagree on {key}; re-run them")
     reproduced = all(
         [f["accuracy"] for f in json.loads(probs_path(n).with_suffix(".json").read_text())["folds"]]
         == [f["accuracy"] for f in json.loads(path(n).read_text())["folds"]]
@@ -477,81 +477,85 @@ def ensemble_record(label: str, names: list[str], seed: int | None) -> dict | No
     }  # fmt: skip
 
 
-def mix3_seeds() -> tuple[Seeds, bool] | None:
-    """Round 10's 3-seed CV figure (mean, per-fold seed means, seeds) and whether every member re-run
-    reproduced its committed record; None until the three seeds' records exist."""
-    if not all(mix3_path(s).is_file() for s in (0, 1, 2)):
+def ensemble_cv(paths: list[Path]) -> tuple[Seeds, bool] | None:
+    """An ensemble's CV figure over its records (mean, per-fold means over the records, records) and
+    whether every member re-run reproduced its committed record; None until every record exists."""
+    if not all(p.is_file() for p in paths):
         return None
-    records = [json.loads(mix3_path(s).read_text()) for s in (0, 1, 2)]
+    records = [json.loads(p.read_text()) for p in paths]
     folds = np.array([[f["accuracy"] for f in r["folds"]] for r in records]) * 100
-    return (float(folds.mean()), folds.mean(axis=0).tolist(), 3), all(r["reproduced"] for r in records)
+    reproduced = all(r["reproduced"] for r in records)
+    return (float(folds.mean()), folds.mean(axis=0).tolist(), len(records)), reproduced
 
 
 MIX9 = FOLDER / "uci_hapt-ensemble-mix9.json"
 
 
+def mix3_seeds() -> tuple[Seeds, bool] | None:
+    """Round 10's figure: the three training seeds' ensembles, per-fold seed means."""
+    return ensemble_cv([mix3_path(s) for s in (0, 1, 2)])
+
+
 def mix9_folds() -> tuple[Seeds, bool] | None:
-    """Round 11's CV figure (mean, per-fold figures, 1 ensemble) and whether its members reproduced."""
-    if not MIX9.is_file():
-        return None
-    record = json.loads(MIX9.read_text())
-    folds = [100 * f["accuracy"] for f in record["folds"]]
-    return (float(np.mean(folds)), folds, 1), record["reproduced"]
+    """Round 11's figure: one ensemble of the nine networks per fold."""
+    return ensemble_cv([MIX9])
 
 
-def round_eleven_verdict() -> bool | None:
-    """Whether round 11's nine-network ensemble qualifies for the test split (None: not decided yet, or
-    its members' re-runs did not reproduce their records)."""
-    found, base = mix9_folds(), mix3_seeds()
+def ensemble_verdict(found: tuple[Seeds, bool] | None, base: Seeds | None) -> bool | None:
+    """Whether an ensemble qualifies for the test split against ``base`` (None: not decided yet, or its
+    members' re-runs did not reproduce their records, which stops the round)."""
     if found is None or base is None or not found[1]:
         return None
-    return qualifies(found[0], base[0])
-
-
-def round_eleven() -> list[str]:
-    """Round 11's verdict: nine networks in one ensemble against round 10's three-network ensembles."""
-    found, base = mix9_folds(), mix3_seeds()
-    if found is None or base is None:
-        return []
-    text = (
-        "Round 11, a larger ensemble (`ensemble:mix9`): the nine networks of round 10 (three models x training "
-        "seeds 0-2) averaged in one ensemble per fold, scored from the same re-runs (no new training; one "
-        "ensemble, so no seed mean). Tested (three disjoint nine-network ensembles, seeds 0-2, 3-5, 6-8) only "
-        "if its CV mean beats ensemble:mix3's 3-seed CV mean and its per-fold figures are higher than mix3's "
-        "per-fold seed means on >= 2 of the 3 folds."
-    )
-    return ["", text, *seed_verdict("ensemble:mix3 (3 seeds)", base[0], {"ensemble:mix9 (1 ensemble)": found[0]},
-                                    "mix3")]  # fmt: skip
+    return qualifies(found[0], base)
 
 
 def round_ten_verdict() -> bool | None:
-    """Whether round 10's ensemble qualifies for the test split (None: not decided yet, or its members'
-    re-runs did not reproduce their records, which stops the round)."""
-    found, leader = mix3_seeds(), seed_mean("resnet1d:pooled_features")
-    if found is None or leader is None or not found[1]:
-        return None
-    return qualifies(found[0], leader)
+    return ensemble_verdict(mix3_seeds(), seed_mean("resnet1d:pooled_features"))
+
+
+def round_eleven_verdict() -> bool | None:
+    mix3 = mix3_seeds()
+    return ensemble_verdict(mix9_folds(), mix3[0] if mix3 else None)
+
+
+def ensemble_round(text: str, found: tuple[Seeds, bool] | None, base_name: str, base: Seeds | None,
+                   name: str, against: str) -> list[str]:  # fmt: skip
+    """An ensemble round's text (its ``{reproduced}`` filled in) and verdict table; the round stops (no
+    table) if a member re-run did not reproduce its committed record."""
+    if found is None or base is None:
+        return []
+    if not found[1]:
+        return ["", text.replace("{reproduced}", "RE-RUNS DIFFER FROM THE COMMITTED RECORDS: the round stops")]
+    text = text.replace("{reproduced}", "every fold accuracy identical to the committed records")
+    return ["", text, *seed_verdict(base_name, base, {name: found[0]}, against)]
 
 
 def round_ten() -> list[str]:
     """Round 10's verdict: the 3-member ensemble against pooled_features (3-seed CV)."""
-    found, leader = mix3_seeds(), seed_mean("resnet1d:pooled_features")
-    if found is None or leader is None:
-        return []
     text = (
         "Round 10, an ensemble (`ensemble:mix3`): per training seed, the mean of the class probabilities of "
         "pooled_stats, pooled_features and feature_mlp:uci, the very models of rounds 6 and 9 (re-run with "
-        "`har cv --probs-out`, "
-        + ("every fold accuracy identical to the committed records" if found[1] else
-           "RE-RUNS DIFFER FROM THE COMMITTED RECORDS: the round stops")
-        + "). Inductive (nothing of a held-out subject is seen before it is classified), three networks at "
-        "inference. Tested only if its 3-seed CV mean beats pooled_features' and its per-fold seed means are "
-        "higher on >= 2 of the 3 folds."
-    )  # fmt: skip
-    if not found[1]:
-        return ["", text]
-    return ["", text, *seed_verdict("resnet1d:pooled_features", leader, {"ensemble:mix3": found[0]},
-                                    "pooled_features")]  # fmt: skip
+        "`har cv --probs-out`, {reproduced}). Inductive (nothing of "
+        "a held-out subject is seen before it is classified), three networks at inference. Tested only if its "
+        "3-seed CV mean beats pooled_features' and its per-fold seed means are higher on >= 2 of the 3 folds."
+    )
+    leader = seed_mean("resnet1d:pooled_features")
+    return ensemble_round(text, mix3_seeds(), "resnet1d:pooled_features", leader, "ensemble:mix3",
+                          "pooled_features")  # fmt: skip
+
+
+def round_eleven() -> list[str]:
+    """Round 11's verdict: nine networks in one ensemble against round 10's three-network ensembles."""
+    text = (
+        "Round 11, a larger ensemble (`ensemble:mix9`): the nine networks of round 10 (three models x training "
+        "seeds 0-2) averaged in one ensemble per fold, scored from the same re-runs ({reproduced}; no new "
+        "training; one ensemble, so no seed mean). Tested (three disjoint nine-network ensembles, seeds 0-2, 3-5, 6-8) only "
+        "if its CV mean beats ensemble:mix3's 3-seed CV mean and its per-fold figures are higher than mix3's "
+        "per-fold seed means on >= 2 of the 3 folds."
+    )
+    mix3 = mix3_seeds()
+    return ensemble_round(text, mix9_folds(), "ensemble:mix3 (3 seeds)", mix3[0] if mix3 else None,
+                          "ensemble:mix9 (1 ensemble)", "mix3")  # fmt: skip
 
 
 def against_leader(names: tuple[str, ...], text: str) -> list[str]:
