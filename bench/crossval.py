@@ -307,11 +307,15 @@ def verdicts(pairs: dict[str, str]) -> dict[str, tuple[bool, float, float, int]]
     for name, base in pairs.items():
         if not (path(name).is_file() and path(base).is_file()):
             continue
-        mine, theirs = (json.loads(path(n).read_text()) for n in (name, base))
-        won = sum(a["accuracy"] > b["accuracy"] for a, b in zip(mine["folds"], theirs["folds"], strict=True))
-        mean, base_mean = (100 * r["summary"]["accuracy_mean"] for r in (mine, theirs))
-        out[name] = (mean > base_mean and won >= 2, mean, base_mean, won)
+        mine, theirs = (one_seed(n) for n in (name, base))
+        out[name] = (qualifies(mine, theirs), mine[0], theirs[0], folds_won(mine[1], theirs[1]))
     return out
+
+
+def one_seed(name: str) -> Seeds:
+    """A single-seed CV record as (mean, per-fold figures, 1) in %, the shape the round-6 rule compares."""
+    record = json.loads(path(name).read_text())
+    return 100 * record["summary"]["accuracy_mean"], [100 * f["accuracy"] for f in record["folds"]], 1
 
 
 def round_table(found: dict[str, tuple[bool, float, float, int]], against: str) -> list[str]:
