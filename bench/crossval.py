@@ -9,6 +9,8 @@ candidates as the test subjects do, where the 4 validation subjects did not.
 
     python bench/crossval.py                  # runs what is missing, then writes the section
     python bench/crossval.py --report-only
+    python bench/crossval.py --probs          # rounds 10-11: re-run the ensembles' members keeping their
+                                              # held-out probabilities, then write the ensembles' CV records
 
 Round 2, denser training windows (declared 2026-11-30, before any of its runs). Candidates:
 resnet1d:pooled_stats and resnet1d:wang2017 trained on uci_hapt prepared with window.train_step 32
