@@ -592,6 +592,8 @@ def round_twelve() -> list[str]:
     if not found or mix9 is None:
         return []
     folds = lambda m: " / ".join(f"{v:.2f}" for v in m[1])  # noqa: E731
+    means = {"ensemble:mix9": mix9[0][0], **{name: m[0] for name, m in found.items()}}
+    unfinished = " (deepconvlstm:ordonez's CV not finished)" if len(found) < len(ROUND_12) else ""
     return [
         "",
         "Round 12, the published models first run on uci_hapt (cnn_resbigru:model2, deepconvlstm:ordonez), "
@@ -602,9 +604,11 @@ def round_twelve() -> list[str]:
         "",
         "| model | CV % (3 seeds) | per fold (seed means) | test % (mean of seeds) |",
         "| --- | --- | --- | --- |",
-        f"| ensemble:mix9 (CV leader before this round) | {mix9[0][0]:.2f} | {folds(mix9[0])} | "
+        f"| ensemble:mix9 (1 ensemble; the CV leader before this round) | {mix9[0][0]:.2f} | {folds(mix9[0])} | "
         f"{_pct(test_mean('ensemble:mix9'))} |",
         *(f"| {name} | {m[0]:.2f} | {folds(m)} | {_pct(test_mean(name))} |" for name, m in found.items()),
+        "",
+        f"Highest CV mean: {max(means, key=means.__getitem__)}{unfinished}.",
     ]
 
 
