@@ -591,7 +591,6 @@ def round_twelve() -> list[str]:
     mix9 = mix9_folds()
     if not found or mix9 is None:
         return []
-    folds = lambda m: " / ".join(f"{v:.2f}" for v in m[1])  # noqa: E731
     means = {"ensemble:mix9": mix9[0][0], **{name: m[0] for name, m in found.items()}}
     unfinished = " (deepconvlstm:ordonez's CV not finished)" if len(found) < len(ROUND_12) else ""
     return [
@@ -604,9 +603,9 @@ def round_twelve() -> list[str]:
         "",
         "| model | CV % (3 seeds) | per fold (seed means) | test % (mean of seeds) |",
         "| --- | --- | --- | --- |",
-        f"| ensemble:mix9 (1 ensemble; the CV leader before this round) | {mix9[0][0]:.2f} | {folds(mix9[0])} | "
+        f"| ensemble:mix9 (1 ensemble; the CV leader before this round) | {mix9[0][0]:.2f} | {per_fold(mix9[0])} | "
         f"{_pct(test_mean('ensemble:mix9'))} |",
-        *(f"| {name} | {m[0]:.2f} | {folds(m)} | {_pct(test_mean(name))} |" for name, m in found.items()),
+        *(f"| {name} | {m[0]:.2f} | {per_fold(m)} | {_pct(test_mean(name))} |" for name, m in found.items()),
         "",
         f"Highest CV mean: {max(means, key=means.__getitem__)}{unfinished}.",
     ]
@@ -643,6 +642,11 @@ def folds_won(mine: list[float], theirs: list[float]) -> int:
 Seeds = tuple[float, list[float], int]  # seed_mean's (mean, per-fold means, seeds)
 
 
+def per_fold(figure: Seeds) -> str:
+    """A CV figure's per-fold accuracies as a table cell: '92.39 / 98.14 / 91.75'."""
+    return " / ".join(f"{v:.2f}" for v in figure[1])
+
+
 def qualifies(candidate: Seeds, base: Seeds) -> bool:
     """Round 6's rule: a higher CV mean and higher per-fold figures on at least 2 of the 3 folds."""
     return candidate[0] > base[0] and folds_won(candidate[1], base[1]) >= 2
@@ -654,14 +658,13 @@ def seed_verdict(base_name: str, base: Seeds, candidates: dict[str, Seeds], agai
     won = {name: folds_won(m[1], base[1]) for name, m in candidates.items()}
     qualified = [name for name, m in candidates.items() if qualifies(m, base)]
     tested = max(qualified, key=lambda name: candidates[name][0]) if qualified else None
-    folds = lambda m: " / ".join(f"{v:.2f}" for v in m[1])  # noqa: E731
     return [
         "",
         f"| model | CV % (3 seeds) | per fold (seed means) | folds won vs {against} | tested |",
         "| --- | --- | --- | --- | --- |",
-        f"| {base_name} | {base[0]:.2f} | {folds(base)} | - | - |",
+        f"| {base_name} | {base[0]:.2f} | {per_fold(base)} | - | - |",
         *(
-            f"| {name} | {m[0]:.2f} | {folds(m)} | {won[name]} of 3 | {'yes' if name == tested else 'no'} |"
+            f"| {name} | {m[0]:.2f} | {per_fold(m)} | {won[name]} of 3 | {'yes' if name == tested else 'no'} |"
             for name, m in candidates.items()
         ),
     ]
