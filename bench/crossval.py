@@ -593,6 +593,7 @@ def round_twelve() -> list[str]:
         return []
     means = {"ensemble:mix9": mix9[0][0], **{name: m[0] for name, m in found.items()}}
     unfinished = " (deepconvlstm:ordonez's CV not finished)" if len(found) < len(ROUND_12) else ""
+    tested = test_means()
     return [
         "",
         "Round 12, the published models first run on uci_hapt (cnn_resbigru:model2, deepconvlstm:ordonez), "
@@ -604,22 +605,19 @@ def round_twelve() -> list[str]:
         "| model | CV % (3 seeds) | per fold (seed means) | test % (mean of seeds) |",
         "| --- | --- | --- | --- |",
         f"| ensemble:mix9 (1 ensemble; the CV leader before this round) | {mix9[0][0]:.2f} | {per_fold(mix9[0])} | "
-        f"{_pct(test_mean('ensemble:mix9'))} |",
-        *(f"| {name} | {m[0]:.2f} | {per_fold(m)} | {_pct(test_mean(name))} |" for name, m in found.items()),
+        f"{_pct(tested.get('ensemble:mix9'))} |",
+        *(f"| {name} | {m[0]:.2f} | {per_fold(m)} | {_pct(tested.get(name))} |" for name, m in found.items()),
         "",
         f"Highest CV mean: {max(means, key=means.__getitem__)}{unfinished}.",
     ]
 
 
-def test_mean(name: str) -> float | None:
-    """The accuracy table's mean test accuracy (%) of ``name`` (an ensemble: bench/results/ensemble.json)."""
-    rows = json.loads(ACCURACY.read_text()).get("summary", [])
-    found = [r["test_accuracy_mean"] for r in rows if r["dataset"] == "uci_hapt" and r["model"] == name]
-    if not found and name.startswith("ensemble:"):
-        from accuracy import ensemble_rows  # here, not at the top: accuracy imports this module
+def test_means() -> dict[str, float]:
+    """The accuracy table's mean test accuracy (%) per uci_hapt model, tested ensembles included."""
+    from accuracy import ensemble_rows  # here, not at the top: accuracy imports this module
 
-        found = [r["test_accuracy_mean"] for r in ensemble_rows() if r["model"] == name]
-    return found[0] if found else None
+    rows = json.loads(ACCURACY.read_text()).get("summary", []) + ensemble_rows()
+    return {r["model"]: r["test_accuracy_mean"] for r in rows if r["dataset"] == "uci_hapt"}
 
 
 def against_leader(names: tuple[str, ...], text: str) -> list[str]:
