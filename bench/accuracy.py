@@ -68,7 +68,10 @@ PUBLISHED = [
     "lstm_dense:tutorial",
     "cnn_lstm:tutorial",
     "convlstm:tutorial",
+    "cnn_resbigru:model1",
     "cnn_resbigru:model2",
+    "cnn_resbigru:model3",
+    "cnn_resbigru:model4",
     "deepconvlstm:ordonez",
     "resnet1d:wang2017",
 ]
