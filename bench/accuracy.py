@@ -233,7 +233,7 @@ def write_report(results: dict[str, Any]) -> None:
             )
         lines.append("")
         lines += published_elsewhere(rows, dataset)
-    lines += target_section(rows)
+    lines += target_section(rows, results["runs"])
     lines += candidates_section(rows)
     lines += selection_section(load(PROBES))
     write_section(REPORT, "accuracy", "\n".join(lines))  # other benchmarks own other sections
@@ -249,7 +249,10 @@ def published_elsewhere(rows: list[dict[str, Any]], dataset: str) -> list[str]:
         and not get_preset(r["model"]).published.startswith("no published")
     ]  # fmt: skip
     if names:
-        what = "; ".join(f"{name}, {get_preset(name).published}" for name in names)
+        by_source: dict[str, list[str]] = {}  # presets of one paper share its figure: named once
+        for name in names:
+            by_source.setdefault(get_preset(name).published, []).append(name)
+        what = "; ".join(f"{', '.join(presets)}, {source}" for source, presets in by_source.items())
         lines.append(f"Published on other datasets only: {what}.")
     return [" ".join(lines), ""] if lines else []
 
@@ -286,8 +289,9 @@ def chosen(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     return max(eligible(rows), key=lambda r: r["val_accuracy_mean"], default=None)
 
 
-def target_section(rows: list[dict[str, Any]], target: float = 95.0) -> list[str]:
-    """Issue 3's target: the best model (by the rule of :func:`chosen`) at >= 95% test accuracy."""
+def target_section(rows: list[dict[str, Any]], runs: list[dict[str, Any]], target: float = 95.0) -> list[str]:
+    """Issue 3's target: the best model (by the rule of :func:`chosen`) at >= 95% test accuracy; then the
+    same target read by the issue's protocol (``runs``: every record) and by the transductive one."""
     best = chosen(rows)
     if best is None:
         return []
@@ -325,22 +329,56 @@ def target_section(rows: list[dict[str, Any]], target: float = 95.0) -> list[str
     above = [r for r in candidates if r is not best and r["test_accuracy_mean"] >= target]
     if above:  # said beside the rule's choice, never instead of it
         rule += " At or above the target but not picked by the rule: " + ", ".join(
-            f"{r['model']} ({r['test_accuracy_mean']:.2f} +- {r['test_accuracy_std']:.2f}% test, CV "
+            f"{r['model']} ({r['test_accuracy_mean']:.2f} +- {r['test_accuracy_std']:.2f}% test, "
             f"{cv_text(cv_accuracy(r['model']))})" for r in above
         ) + "."
     return [
         f"## Target: best model at {target:g}% test accuracy or above (uci_hapt)",
         "",
-        f"{'Reached' if reached else 'Not reached'} by a plain model. {rule} Mean validation accuracy per model: "
+        f"By the CV rule: {'reached' if reached else 'not reached'} by a plain model. {rule} Mean validation "
+        "accuracy per model: "
         + ", ".join(f"{r['model']} {r['val_accuracy_mean']:.2f}" for r in candidates)
         + ".",
         "",
+        *issue_protocol_target(rows, runs, target),
         *adapted_target(rows, target),
     ]
 
 
+def issue_protocol_target(
+    rows: list[dict[str, Any]], runs: list[dict[str, Any]], target: float = 95.0
+) -> list[str]:
+    """The target read by the issue's own protocol, applied to the published presets only: each selected on
+    the validation subjects, "our best" the preset with the best mean validation accuracy. Beside it, every
+    run of that architecture's published presets, none left out: a figure no choice on any split shaped."""
+    published = [r for r in eligible(rows) if r["model"] in PUBLISHED]
+    if not published:
+        return []
+    best = max(published, key=lambda r: r["val_accuracy_mean"])
+    family = best["model"].partition(":")[0] + ":"
+    presets = sorted(m for m in PUBLISHED if m.startswith(family))
+    accs = np.array([
+        r["test/accuracy"] * 100 for r in runs
+        if r["dataset"] == "uci_hapt" and r["model"] in presets
+    ])  # fmt: skip
+    verdict = "reached" if best["test_accuracy_mean"] >= target else "not reached"
+    return [
+        f"By the issue's own protocol, applied to the published presets only (each selected on the validation "
+        f"subjects, one test evaluation per run, no search of ours among them): the preset with the best mean "
+        f"validation accuracy is {best['model']} ({best['val_accuracy_mean']:.2f}%), at "
+        f"{best['test_accuracy_mean']:.2f} +- {best['test_accuracy_std']:.2f}% test accuracy, macro F1 "
+        f"{best['test_macro_f1_mean']:.2f} +- {best['test_macro_f1_std']:.2f}: {verdict}. Every run of "
+        f"{family[:-1]}'s published presets ({', '.join(p.partition(':')[2] for p in presets)}; {len(accs)} runs, "
+        f"none left out, nothing chosen on the test split): {accs.mean():.2f} +- {accs.std():.2f}% "
+        f"({accs.min():.2f} to {accs.max():.2f}). This reading was written on 2026-11-30, after these figures "
+        "existed; the CV rule above was declared before the runs it judged, and it was made for our own "
+        "search rounds, whose candidates were designed after seeing validation figures.",
+        "",
+    ]
+
+
 def cv_text(value: float | None) -> str:
-    return "no CV record" if value is None else f"{value:.2f}%"
+    return "no CV record" if value is None else f"CV {value:.2f}%"
 
 
 def adapted_target(rows: list[dict[str, Any]], target: float) -> list[str]:
