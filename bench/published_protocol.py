@@ -241,17 +241,18 @@ def main() -> None:
             parser.error(f"--models: {', '.join(unknown)} not one of {', '.join(MODELS)}")
         group = ("all_training_subjects" if args.all_training_subjects
                  else "no_early_stopping" if args.no_early_stopping else "runs")  # fmt: skip
-        runs = results.setdefault(group, {})
-        done = {(name, r["seed"]) for name, rs in runs.items() for r in rs}
-        todo = [(n, int(s), args.no_early_stopping, args.all_training_subjects) for n in names for s in args.seeds.split(",")
-                if (n, int(s)) not in done]  # fmt: skip
+        done = {(name, r["seed"]) for name, rs in results.get(group, {}).items() for r in rs}
+        todo = [(n, int(s), args.no_early_stopping, args.all_training_subjects)
+                for n in names for s in args.seeds.split(",") if (n, int(s)) not in done]  # fmt: skip
         with mp.get_context("spawn").Pool(args.jobs) as pool:
             for run in pool.imap_unordered(train_with_test_curve, todo):
                 if "accuracy_record" in run:
                     part = json.loads(PART.read_text()) if PART.is_file() else {"runs": []}
                     part["runs"].append(run.pop("accuracy_record"))
                     save_json(PART, part)
-                runs.setdefault(run["model"], []).append(run)
+                # re-read before adding: another invocation (other models or group) may have saved meanwhile
+                results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {"runs": {}}
+                results.setdefault(group, {}).setdefault(run["model"], []).append(run)
                 results["date"] = time.strftime("%Y-%m-%d %H:%M")
                 results["load_average_after"] = round(os.getloadavg()[0], 1)
                 save_json(RESULTS, results)
