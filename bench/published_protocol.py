@@ -85,8 +85,6 @@ def train_with_test_curve(args: tuple[str, int, int | None, bool]) -> dict[str, 
 
     name, seed, epochs, all_subjects = args
     model, _, preset = name.partition(":")
-    data = load_train_data(ROOT / "data" / "prepared", "uci_hapt", "all")
-    train, val, test_split = data.splits["train"], data.splits["val"], data.splits["test"]
     hparams, cfg = resolve(RunSpec("uci_hapt", "all", model, preset))
     cap = cfg.max_epochs if all_subjects else MODELS[name][1] or cfg.max_epochs
     cfg = cfg.model_copy(update={"seed": seed, "max_epochs": min(cfg.max_epochs, cap), "num_threads": 1})
@@ -98,6 +96,9 @@ def train_with_test_curve(args: tuple[str, int, int | None, bool]) -> dict[str, 
         data, train, test_split = all_training_subjects()
         val = (train[0][:512], train[1][:512])  # fit needs one; read only by its log (keep="last")
         cfg = cfg.model_copy(update={"patience": cfg.max_epochs + 1, "schedule": "none", "keep": "last"})
+    else:
+        data = load_train_data(ROOT / "data" / "prepared", "uci_hapt", "all")
+        train, val, test_split = data.splits["train"], data.splits["val"], data.splits["test"]
     seed_everything(seed)
     net = build(model, len(data.channels), len(data.classes), data.window, **hparams)
     curve: list[dict[str, float]] = []
@@ -113,14 +114,12 @@ def train_with_test_curve(args: tuple[str, int, int | None, bool]) -> dict[str, 
         "model": name,
         "seed": seed,
         "max_epochs": cfg.max_epochs,
-        "best_epoch": result.best_epoch,
+        "best_epoch": None if all_subjects else result.best_epoch,  # None: the final weights are the model
         "monitor": cfg.monitor,
         "train_windows": len(train[1]),
         "seconds": round(time.time() - start, 1),
         "curve": curve,
     }
-    if all_subjects:
-        out["best_epoch"] = None  # nothing was selected: the final weights are the model
     if not epochs and not all_subjects:  # the accuracy table's run of this seed: its record
         from accuracy import config_hash
 
