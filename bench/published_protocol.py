@@ -94,8 +94,7 @@ def train_with_test_curve(args: tuple[str, int, int | None, bool]) -> dict[str, 
         from refit import all_training_subjects
 
         data, train, test_split = all_training_subjects()
-        val = (train[0][:512], train[1][:512])  # fit needs one; read only by its log (keep="last")
-        cfg = cfg.model_copy(update={"patience": cfg.max_epochs + 1, "schedule": "none", "keep": "last"})
+        cfg = cfg.model_copy(update={"patience": cfg.max_epochs + 1, "schedule": "none"})
     else:
         data = load_train_data(ROOT / "data" / "prepared", "uci_hapt", "all")
         train, val, test_split = data.splits["train"], data.splits["val"], data.splits["test"]
@@ -109,7 +108,12 @@ def train_with_test_curve(args: tuple[str, int, int | None, bool]) -> dict[str, 
                       "test/accuracy": test["test/accuracy"], "test/macro_f1": test["test/macro_f1"]})  # fmt: skip
 
     start = time.time()
-    result = fit(net, train, val, data.classes, cfg, report=record)
+    if all_subjects:
+        from refit import fit_final
+
+        result = fit_final(net, train, data.classes, cfg, report=record)
+    else:
+        result = fit(net, train, val, data.classes, cfg, report=record)
     out: dict[str, Any] = {
         "model": name,
         "seed": seed,

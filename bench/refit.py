@@ -50,12 +50,14 @@ def all_training_subjects() -> tuple[Any, tuple[np.ndarray, np.ndarray], tuple[n
     return data, (data.normalise(X_all), y_all), (data.normalise(raw["test"][0]), raw["test"][1])
 
 
-def fit_final(net, train: tuple[np.ndarray, np.ndarray], classes: list[str], cfg) -> None:
+def fit_final(net, train: tuple[np.ndarray, np.ndarray], classes: list[str], cfg, report=None):
     """Train ``net`` for ``cfg.max_epochs`` and leave it at its final weights (``keep="last"``): no held-out
-    data is used (fit's validation argument gets a slice of the training data, read only by its log)."""
+    data is used (fit's validation argument gets a slice of the training data, read only by its log and
+    ``report``). Returns fit's result."""
     from har.train import fit
 
-    fit(net, train, (train[0][:512], train[1][:512]), classes, cfg.model_copy(update={"keep": "last"}))
+    val = (train[0][:512], train[1][:512])
+    return fit(net, train, val, classes, cfg.model_copy(update={"keep": "last"}), report=report)
 
 
 def refit(args: tuple[str, str, int]) -> dict[str, Any]:
