@@ -355,8 +355,8 @@ def issue_protocol_target(
     if not published:
         return []
     best = max(published, key=lambda r: r["val_accuracy_mean"])
-    family = best["model"].partition(":")[0] + ":"
-    presets = sorted(m for m in PUBLISHED if m.startswith(family))
+    architecture = best["model"].partition(":")[0]
+    presets = sorted(m for m in PUBLISHED if m.partition(":")[0] == architecture)
     accs = np.array([
         r["test/accuracy"] * 100 for r in runs
         if r["dataset"] == "uci_hapt" and r["model"] in presets
@@ -368,7 +368,7 @@ def issue_protocol_target(
         f"validation accuracy is {best['model']} ({best['val_accuracy_mean']:.2f}%), at "
         f"{best['test_accuracy_mean']:.2f} +- {best['test_accuracy_std']:.2f}% test accuracy, macro F1 "
         f"{best['test_macro_f1_mean']:.2f} +- {best['test_macro_f1_std']:.2f}: {verdict}. Every run of "
-        f"{family[:-1]}'s published presets ({', '.join(p.partition(':')[2] for p in presets)}; {len(accs)} runs, "
+        f"{architecture}'s published presets ({', '.join(p.partition(':')[2] for p in presets)}; {len(accs)} runs, "
         f"none left out, nothing chosen on the test split): {accs.mean():.2f} +- {accs.std():.2f}% "
         f"({accs.min():.2f} to {accs.max():.2f}). This reading was written on 2026-11-30, after these figures "
         "existed; the CV rule above was declared before the runs it judged, and it was made for our own "

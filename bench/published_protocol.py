@@ -94,7 +94,7 @@ def train_with_test_curve(args: tuple[str, int, int | None, bool]) -> dict[str, 
         from refit import all_training_subjects
 
         data, train, test_split = all_training_subjects()
-        cfg = cfg.model_copy(update={"patience": cfg.max_epochs + 1, "schedule": "none"})
+        cfg = cfg.model_copy(update={"schedule": "none"})  # fit_final: no early stopping, final weights
     else:
         data = load_train_data(ROOT / "data" / "prepared", "uci_hapt", "all")
         train, val, test_split = data.splits["train"], data.splits["val"], data.splits["test"]

@@ -51,13 +51,14 @@ def all_training_subjects() -> tuple[Any, tuple[np.ndarray, np.ndarray], tuple[n
 
 
 def fit_final(net, train: tuple[np.ndarray, np.ndarray], classes: list[str], cfg, report=None):
-    """Train ``net`` for ``cfg.max_epochs`` and leave it at its final weights (``keep="last"``): no held-out
-    data is used (fit's validation argument gets a slice of the training data, read only by its log and
-    ``report``). Returns fit's result."""
+    """Train ``net`` for exactly ``cfg.max_epochs`` (no early stopping) and leave it at its final weights
+    (``keep="last"``): no held-out data is used (fit's validation argument gets a slice of the training
+    data, read only by its log and ``report``). Returns fit's result."""
     from har.train import fit
 
     val = (train[0][:512], train[1][:512])
-    return fit(net, train, val, classes, cfg.model_copy(update={"keep": "last"}), report=report)
+    cfg = cfg.model_copy(update={"keep": "last", "patience": cfg.max_epochs + 1})
+    return fit(net, train, val, classes, cfg, report=report)
 
 
 def refit(args: tuple[str, str, int]) -> dict[str, Any]:
@@ -76,8 +77,7 @@ def refit(args: tuple[str, str, int]) -> dict[str, Any]:
     data, train, test = all_training_subjects()
     spec = RunSpec("uci_hapt", "all", model, preset)
     hparams, cfg = resolve(spec)
-    cfg = cfg.model_copy(update={"seed": seed, "max_epochs": epochs, "patience": epochs + 1, "num_threads": 1,
-                                 "schedule": "none"})  # fmt: skip
+    cfg = cfg.model_copy(update={"seed": seed, "max_epochs": epochs, "num_threads": 1, "schedule": "none"})
     seed_everything(seed)
     net = build(model, len(data.channels), len(data.classes), data.window, **hparams)
     start = time.time()
