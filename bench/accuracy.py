@@ -11,7 +11,7 @@ per window (batch 1, one CPU thread).
     python bench/accuracy.py --models resnet1d:wang2017 --seeds 3 --max-epochs 40
     python bench/accuracy.py --dataset watch         # the published models on the watch exercise set
     python bench/accuracy.py --models resnet1d:pooled_stats --threads 1 --adapt
-                                                    # rows 'MODEL + AdaBN per subject' (har.adapt, transductive)
+                                                    # rows 'MODEL + AdaBN per subject' (har.train.adapt, transductive)
     python bench/accuracy.py --report-only          # rewrite docs/results.md from the JSON
 
 Results accumulate in bench/results/accuracy.json (one record per model x dataset x seed; a finished
@@ -37,11 +37,11 @@ from dense_windows import label, prepared
 from machine import cpu_name
 from report_sections import save_json, write_section
 
-from har.experiment import RunSpec, run
-from har.latency import latency_ms
 from har.models import preset as get_preset
-from har.train import TrainConfig, evaluate
-from har.train_data import load_train_data
+from har.train.data import load_train_data
+from har.train.latency import latency_ms
+from har.train.loop import TrainConfig, evaluate
+from har.train.run import RunSpec, run
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "accuracy.json"
@@ -116,7 +116,7 @@ def config_hash(spec: RunSpec) -> str:
     """Short hash of the resolved hyper-parameters and training settings (a changed preset re-runs)."""
     import hashlib
 
-    from har.experiment import resolve
+    from har.train.run import resolve
 
     hparams, cfg = resolve(spec)
     train = cfg.model_dump(exclude={"seed", "num_threads", "device"})
@@ -204,7 +204,7 @@ def write_report(results: dict[str, Any]) -> None:
         "seconds per epoch are pessimistic and noisy. `epochs (cap)`: epochs run on average",
         "(early stopping) and the cap used; a cap below the preset's max_epochs is a CPU-budget limit.",
         f"Rows named `MODEL{ADAPTED}`: the same training, each validation and test subject predicted with",
-        "BatchNorm statistics re-estimated on its own unlabeled windows (`har.adapt`; transductive, a",
+        "BatchNorm statistics re-estimated on its own unlabeled windows (`har.train.adapt`; transductive, a",
         "protocol of its own: docs/models.md); their records keep the same models' plain test accuracy.",
         "",
     ]
@@ -488,7 +488,7 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument(
         "--adapt", action="store_true",
-        help="also score each run with BatchNorm statistics adapted per subject (har.adapt, transductive); "
+        help="also score each run with BatchNorm statistics adapted per subject (har.train.adapt, transductive); "
         "the table names such runs 'MODEL + AdaBN per subject' and keeps the plain figure beside it",
     )  # fmt: skip
     parser.add_argument("--threads", type=int, default=os.cpu_count())

@@ -1,4 +1,4 @@
-"""Controls for per-subject BatchNorm adaptation (har.adapt, crossval round 7), on the validation subjects.
+"""Controls for per-subject BatchNorm adaptation (har.train.adapt, crossval round 7), on the validation subjects.
 
 Where does AdaBN's gain come from? Each resnet1d:pooled_stats seed is trained exactly as
 bench/accuracy.py trains it (one thread: the same models as its `+ AdaBN per subject` rows), then its
@@ -48,9 +48,9 @@ def controls(seed: int) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(1)
-    from har.adapt import adapt_batchnorm, predict_adapted
-    from har.experiment import RunSpec, run
-    from har.train import predict_logits
+    from har.train.adapt import adapt_batchnorm, predict_adapted
+    from har.train.loop import predict_logits
+    from har.train.run import RunSpec, run
 
     spec = RunSpec("uci_hapt", "all", "resnet1d", "pooled_stats",
                    train={"seed": seed, "max_epochs": 20, "num_threads": 1, "device": "cpu"})  # fmt: skip
@@ -85,12 +85,12 @@ def controls(seed: int) -> dict[str, Any]:
 
 def per_recording(model: Any, data: Any) -> dict[str, float]:
     """Validation accuracy (%) when each raw recording calibrates on all of its own windows, and plain."""
-    from har.adapt import adapt_batchnorm
     from har.data.formats import uci_hapt
     from har.data.prepare import reader_options
     from har.data.registry import resolve
     from har.data.windows import window_starts
-    from har.train import predict_logits
+    from har.train.adapt import adapt_batchnorm
+    from har.train.loop import predict_logits
 
     spec = resolve("uci_hapt", ROOT / "params.yaml")
     recordings, _ = uci_hapt.read_recordings(  # filtered and labelled exactly as `prepare` does

@@ -153,7 +153,7 @@ import numpy as np
 from dense_windows import label, params_file, prepared  # bench/ is on sys.path when run as a script
 from report_sections import save_json, write_section
 
-from har.crossval import FoldResult, summary
+from har.train.crossval import FoldResult, summary
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDER = ROOT / "bench" / "results" / "cv"

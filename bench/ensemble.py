@@ -45,11 +45,11 @@ def member(args: tuple[str, str, int, int | None]) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(1)
-    from har.checkpoint import load_checkpoint, save_checkpoint
-    from har.experiment import RunSpec, checkpoint_info, run
-    from har.predict import softmax
-    from har.train import predict_logits
-    from har.train_data import load_train_data
+    from har.predict.sensors import softmax
+    from har.train.checkpoint import load_checkpoint, save_checkpoint
+    from har.train.data import load_train_data
+    from har.train.loop import predict_logits
+    from har.train.run import RunSpec, checkpoint_info, run
 
     model, preset, seed, cap = args
     folder = ROOT / "runs" / "ensemble" / f"{model}-{preset}-s{seed}"
@@ -93,7 +93,7 @@ def declared(name: str, seeds: list[int], jobs: int) -> dict[str, Any]:
     seed of ``seeds``; mix9: three disjoint groups of three seeds)."""
     import crossval  # bench/ is on sys.path when run as a script
 
-    from har.train_data import load_train_data
+    from har.train.data import load_train_data
 
     if name not in DECLARED:
         raise SystemExit(f"--ensemble {name}: the declared ensembles are: {', '.join(DECLARED)} (bench/crossval.py)")
@@ -141,9 +141,9 @@ def ensemble_metrics(probs: list[Any], data: Any, split: str) -> dict[str, Any]:
 
 def cost(first: list[tuple], members: list[dict[str, Any]], data: Any, groups: int) -> dict[str, Any]:
     """One ensemble's parameters and latency (batch 1, one thread, the members and their normalisation
-    behind one forward: har.ensemble.Ensemble), and the members' summed training seconds per epoch."""
-    from har.ensemble import Ensemble, load_members
-    from har.latency import latency_ms
+    behind one forward: har.train.ensemble.Ensemble), and the members' summed training seconds per epoch."""
+    from har.train.ensemble import Ensemble, load_members
+    from har.train.latency import latency_ms
 
     ensemble = Ensemble(load_members([ROOT / "runs" / "ensemble" / f"{m}-{p}-s{s}" for m, p, s, _ in first]))
     per_epoch = [m["seconds"] / m["epochs_run"] for m in members]
@@ -241,7 +241,7 @@ def main() -> None:
         save_json(RESULTS, results)
         write_section(REPORT, "ensemble", report(results))
         return
-    from har.train_data import load_train_data
+    from har.train.data import load_train_data
 
     model, _, preset = args.model.partition(":")
     seeds = [int(s) for s in args.seeds.split(",")]

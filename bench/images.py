@@ -32,8 +32,8 @@ from machine import cpu_name  # bench/machine.py (this folder is on sys.path whe
 from report_sections import write_section
 
 from har.atomic import atomic_file
-from har.image_data import ImageSet
 from har.models import build, count_parameters
+from har.train.images import ImageSet
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "images.json"

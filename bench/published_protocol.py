@@ -78,10 +78,10 @@ def train_with_test_curve(args: tuple[str, int, int | None, bool]) -> dict[str, 
     import torch
 
     torch.set_num_threads(1)
-    from har.experiment import RunSpec, resolve
     from har.models import build
-    from har.train import evaluate, fit, seed_everything
-    from har.train_data import load_train_data
+    from har.train.data import load_train_data
+    from har.train.loop import evaluate, fit, seed_everything
+    from har.train.run import RunSpec, resolve
 
     name, seed, epochs, all_subjects = args
     model, _, preset = name.partition(":")
@@ -127,8 +127,8 @@ def train_with_test_curve(args: tuple[str, int, int | None, bool]) -> dict[str, 
     if not epochs and not all_subjects:  # the accuracy table's run of this seed: its record
         from accuracy import config_hash
 
-        from har.latency import latency_ms
         from har.models import count_parameters
+        from har.train.latency import latency_ms
 
         val = evaluate(net, *data.splits["val"], data.classes, "val/")
         test = evaluate(net, *data.splits["test"], data.classes, "test/")

@@ -39,7 +39,7 @@ def all_training_subjects() -> tuple[Any, tuple[np.ndarray, np.ndarray], tuple[n
     training subjects): (data, train, test), both normalised with the new statistics."""
 
     from har.data.windows import fit_normalisation
-    from har.train_data import load_train_data
+    from har.train.data import load_train_data
 
     data = load_train_data(ROOT / "data" / "prepared", "uci_hapt", "all")
     raw = {k: (X * data.std + data.mean, y) for k, (X, y) in data.splits.items()}
@@ -54,7 +54,7 @@ def fit_final(net, train: tuple[np.ndarray, np.ndarray], classes: list[str], cfg
     """Train ``net`` for exactly ``cfg.max_epochs`` (no early stopping) and leave it at its final weights
     (``keep="last"``): no held-out data is used (fit's validation argument gets a slice of the training
     data, read only by its log and ``report``). Returns fit's result."""
-    from har.train import fit
+    from har.train.loop import fit
 
     val = (train[0][:512], train[1][:512])
     cfg = cfg.model_copy(update={"keep": "last", "patience": cfg.max_epochs + 1})
@@ -65,9 +65,9 @@ def refit(args: tuple[str, str, int]) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(1)
-    from har.experiment import RunSpec, resolve
     from har.models import build
-    from har.train import evaluate, seed_everything
+    from har.train.loop import evaluate, seed_everything
+    from har.train.run import RunSpec, resolve
 
     model, preset, seed = args
     selected = json.loads(

@@ -73,10 +73,10 @@ def train_final(args: tuple[str, int, str]) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(1)
-    from har.experiment import RunSpec, resolve
     from har.models import build
-    from har.train import evaluate, seed_everything
-    from har.train_data import load_train_data
+    from har.train.data import load_train_data
+    from har.train.loop import evaluate, seed_everything
+    from har.train.run import RunSpec, resolve
 
     step, seed, procedure = args
     preset, overrides, _ = PROCEDURES[procedure]

@@ -48,7 +48,7 @@ from torch import nn
 from har.atomic import atomic_file
 from har.errors import BadInput
 from har.models import build, count_parameters, entry, model_names
-from har.train import TrainConfig
+from har.train.loop import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "throughput.json"

@@ -45,7 +45,7 @@ os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_
 
 def study_spec(trials: int, epochs: int, concurrency: int, sampler: str, asha: bool, name: str):
     """The bench space: the lstm family (fast on CPU, the published 91.65% reference) and cnn_lstm."""
-    from har.study import StudySpec
+    from har.tune.study import StudySpec
 
     body: dict[str, Any] = {
         "name": name,
@@ -69,7 +69,7 @@ def study_spec(trials: int, epochs: int, concurrency: int, sampler: str, asha: b
 def run(spec, tracking: str, storage: str, address: str | None = None, num_cpus: int | None = None):
     import ray
 
-    from har.tune import TuneOptions, run_study
+    from har.tune.driver import TuneOptions, run_study
 
     if ray.is_initialized():
         ray.shutdown()

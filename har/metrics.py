@@ -1,10 +1,12 @@
-"""Classification metrics (scikit-learn): accuracy, macro / weighted F1, per-class scores, confusion."""
+"""Classification metrics (scikit-learn): accuracy, macro / weighted F1, per-class scores, confusion;
+class probabilities from logits (scipy)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
+import scipy.special
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 
@@ -33,3 +35,8 @@ def classification_metrics(
 def scalars(metrics: dict[str, Any]) -> dict[str, float]:
     """Only the scalar entries (for logging and tables)."""
     return {k: v for k, v in metrics.items() if isinstance(v, int | float)}
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Class probabilities [N, K] (float64) of logits [N, K]."""
+    return scipy.special.softmax(logits.astype(np.float64), axis=1)

@@ -1,4 +1,4 @@
-"""Per-subject BatchNorm adaptation (har.adapt): the statistics it estimates, what it leaves alone, the
+"""Per-subject BatchNorm adaptation (har.train.adapt): the statistics it estimates, what it leaves alone, the
 shift it removes, and ``har evaluate --adapt`` / ``har cv --adapt`` on the bundled sample."""
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import pytest
 import torch
 from torch import nn
 
-from har.adapt import adapt_batchnorm, check_adaptable, predict_adapted
-from har.checkpoint import load_checkpoint
 from har.errors import BadInput
 from har.models import build
-from har.train import predict_logits
-from har.train_data import load_train_data
+from har.train.adapt import adapt_batchnorm, check_adaptable, predict_adapted
+from har.train.checkpoint import load_checkpoint
+from har.train.data import load_train_data
+from har.train.loop import predict_logits
 from tests.cli_helpers import har, one_line_error, sample_project
 
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}

@@ -1,4 +1,4 @@
-"""Training-time augmentation (har.augment), label smoothing and the cosine schedule (har.schedule):
+"""Training-time augmentation (har.train.augment), label smoothing and the cosine schedule (har.train.schedule):
 shapes, seeded determinism of ``fit`` with them switched on, and validation of the settings."""
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from har import augment
+from har.train import augment
 from har.errors import BadInput
-from har.experiment import RunSpec, resolve
 from har.models import build
-from har.schedule import cosine_lr
-from har.train import TrainConfig, fit
+from har.train.loop import TrainConfig, fit
+from har.train.run import RunSpec, resolve
+from har.train.schedule import cosine_lr
 
 ALL = ["scale", "jitter", "shift", "timewarp"]
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from har.crossval import subject_folds
 from har.data.prepared import load_prepared
 from har.errors import BadInput
-from har.train_data import load_train_data
+from har.train.crossval import subject_folds
+from har.train.data import load_train_data
 from tests.cli_helpers import REPO, har, one_line_error, sample_project
 
 SHARED = REPO.parent / "shared" / "datasets"

@@ -1,4 +1,4 @@
-"""Ensembles of checkpoints (``har.ensemble``, ``har evaluate A B ...``) on the real prepared
+"""Ensembles of checkpoints (``har.train.ensemble``, ``har evaluate A B ...``) on the real prepared
 uci_hapt_sample: the mean of the members' probabilities, each member normalising with its own statistics,
 and members that read other data refused."""
 
@@ -11,11 +11,11 @@ import pytest
 import torch
 from sklearn.metrics import f1_score
 
-from har.checkpoint import load_checkpoint, save_checkpoint
-from har.ensemble import load_members, mean_probs
 from har.errors import BadInput
-from har.experiment import RunSpec, checkpoint_info, run
-from har.train_data import load_train_data
+from har.train.checkpoint import load_checkpoint, save_checkpoint
+from har.train.data import load_train_data
+from har.train.ensemble import load_members, mean_probs
+from har.train.run import RunSpec, checkpoint_info, run
 from tests.cli_helpers import har, one_line_error, sample_project
 
 DATASET = "uci_hapt_sample"

@@ -198,7 +198,7 @@ def test_training_learns_the_shapes(trained: tuple[Path, dict]) -> None:
 
 
 def test_image_training_is_deterministic(project: Path) -> None:
-    from har.experiment import RunSpec, run
+    from har.train.run import RunSpec, run
 
     spec = RunSpec(
         "shapes", "rgb", "mobilenet_v3_small", train={"max_epochs": 1, "batch_size": 16, "seed": 3}

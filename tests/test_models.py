@@ -13,7 +13,7 @@ from har.data.prepare import prepare
 from har.data.registry import BUILTIN
 from har.errors import BadInput
 from har.models import build, count_parameters, defaults, entry, model_names, preset
-from har.train_data import load_train_data
+from har.train.data import load_train_data
 from tests.cli_helpers import REPO
 
 # (window, channels, classes) of every dataset's default windows

@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from har.checkpoint import save_checkpoint
 from har.data.fetch import fetch
 from har.data.formats import uci_hapt
 from har.data.prepare import prepare, reader_options
@@ -20,17 +19,18 @@ from har.data.prepared import load_prepared
 from har.data.registry import UCI_CHANNELS, resolve
 from har.data.windows import UNLABELLED, window_starts
 from har.errors import BadInput
-from har.experiment import RunSpec, checkpoint_info, run
-from har.predict import (
+from har.predict.sensors import (
     RAW_UCI_HAPT,
     derive_uci_hapt,
     predict_file,
     read_table,
     recording_signals,
     resolve_model,
-    softmax,
 )
-from har.train import predict_logits
+from har.metrics import softmax
+from har.train.checkpoint import save_checkpoint
+from har.train.loop import predict_logits
+from har.train.run import RunSpec, checkpoint_info, run
 from tests.cli_helpers import REPO, har, one_line_error
 
 DATASET = "uci_hapt_sample"
@@ -145,7 +145,7 @@ def test_raw_recording_predictions_match_the_prepared_windows(
     np.testing.assert_allclose(pred.probabilities.sum(axis=1), 1.0, atol=1e-9)
 
     # the model on the prepared windows of the same experiment, normalised as at training time
-    from har.checkpoint import load_checkpoint
+    from har.train.checkpoint import load_checkpoint
 
     model, info = load_checkpoint(checkpoint)
     starts, X = prepared_windows
@@ -242,8 +242,8 @@ def test_derived_channels_parquet_json_and_rate_option(
 def test_adapt_predicts_with_the_recordings_own_batchnorm_statistics(
     project: Path, checkpoint: Path, step4, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from har.adapt import adapt_batchnorm
-    from har.checkpoint import load_checkpoint
+    from har.train.adapt import adapt_batchnorm
+    from har.train.checkpoint import load_checkpoint
 
     result = invoke(project, monkeypatch, "predict", "-m", "ckpt", "-i", "walk.csv", "-o", "walk.adapted.json",
                     "--adapt")  # fmt: skip

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from har.report_data import collect
+from har.report.data import collect
 from tests.cli_helpers import har, one_line_error
 
 

@@ -14,14 +14,15 @@ import numpy as np
 import pytest
 import torch
 
-from har.checkpoint import INFO, WEIGHTS, check_channels, load_checkpoint, save_checkpoint
 from har.data.prepared import load_prepared
 from har.errors import BadInput, HarError
-from har.experiment import RunResult, RunSpec, checkpoint_info, resolve, run
 from har.models import build, model_names
-from har.train import StopTraining, TrainConfig, _optimizer, evaluate, fit, predict_logits
-from har.train_data import TrainData, load_train_data
-from har.weight_average import exponential_average
+from har.train.averaging import exponential_average
+from har.train.checkpoint import INFO, WEIGHTS, check_channels, load_checkpoint, save_checkpoint
+from har.train.data import load_train_data
+from har.train.dataset import TrainData
+from har.train.loop import StopTraining, TrainConfig, _optimizer, evaluate, fit, predict_logits
+from har.train.run import RunResult, RunSpec, checkpoint_info, resolve, run
 from tests.cli_helpers import har, one_line_error, sample_project
 
 DATASET = "uci_hapt_sample"

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from har.data.prepared import EXTRA_FILE, load_prepared
-from har.train_data import load_train_data
+from har.train.data import load_train_data
 from tests.cli_helpers import har, one_line_error, sample_project
 
 DATASET = "uci_hapt_sample"

@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from har.errors import BadInput
-from har.study import load_study
+from har.tune.study import load_study
 from tests.cli_helpers import BIN, REPO, env, har, one_line_error
 
 DATASET = "uci_hapt_sample"
@@ -455,12 +455,13 @@ def _free_port() -> int:
 def test_multi_objective_search_and_pareto_front(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
-    from har.tune import _pareto, _searcher
+    from har.tune.search import searcher
+    from har.tune.winner import pareto_front
 
     (tmp_path / "m.yaml").write_text(yaml.safe_dump({**TINY, "objectives": [{"metric": "latency_ms"}]}))
     spec = load_study(str(tmp_path / "m.yaml"), REPO / "params.yaml")
-    searcher = _searcher(spec)
-    assert searcher.metric == ["best/val/macro_f1", "latency_ms"] and searcher.mode == ["max", "min"]
+    optuna_search = searcher(spec)
+    assert optuna_search.metric == ["best/val/macro_f1", "latency_ms"] and optuna_search.mode == ["max", "min"]
     points = [(0.90, 5.0), (0.85, 1.0), (0.80, 2.0), (0.95, 9.0), (0.90, 6.0)]
     results = [
         SimpleNamespace(
@@ -468,7 +469,7 @@ def test_multi_objective_search_and_pareto_front(tmp_path: Path) -> None:
         )
         for i, (f1, ms) in enumerate(points)
     ]
-    front = _pareto(spec, results)
+    front = pareto_front(spec, results)
     # (0.80, 2.0) is dominated by (0.85, 1.0); (0.90, 6.0) by (0.90, 5.0)
     assert [(p["val/macro_f1"], p["latency_ms"]) for p in front] == [(0.85, 1.0), (0.90, 5.0), (0.95, 9.0)]
 

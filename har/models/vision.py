@@ -3,7 +3,7 @@
 
 ``fine_tune=True`` trains every layer (the tutorial's ``--fine-tune``); ``False`` freezes the backbone
 and trains only the new classifier. ``weights`` is a local ``.pth`` file or an https URL with
-``weights_sha256`` (see :mod:`har.weights`); without it the network starts from random weights and
+``weights_sha256`` (see :mod:`har.train.pretrained`); without it the network starts from random weights and
 says so. Input: [B, 3, H, W] normalised with the ImageNet statistics; ``window`` is the crop size.
 """
 
@@ -56,7 +56,7 @@ def _backbone(name: str, n_channels: int, n_classes: int, fine_tune: bool, weigh
         if dropout:
             model.classifier[-2] = nn.Dropout(dropout)
     if weights:
-        from har.weights import load_pretrained, resolve_weights
+        from har.train.pretrained import load_pretrained, resolve_weights
 
         load_pretrained(model, resolve_weights(weights, weights_sha256), head)
     elif weights_sha256:

@@ -13,8 +13,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from jinja2 import Environment, PackageLoader, select_autoescape
+
 from har.atomic import _umask
-from har.report_data import Entry, PermutationReport, Stat, StudyReport, Trial
+from har.data.registry import resolve
+from har.errors import BadInput
+from har.plots import pareto_png, permutation_bars_png
+from har.report.data import Entry, PermutationReport, Stat, StudyReport, Trial, collect
+from har.tracking.store import connect
 
 DEFAULT_UI = "http://127.0.0.1:5000"
 TOP = 15  # leaderboard rows per permutation
@@ -150,8 +156,6 @@ def _float(text: str | None) -> float | None:
 
 def held_out_words(dataset: str) -> dict[str, str]:
     """How the report names the validation and test data: subjects (sensor data) or images."""
-    from har.data.registry import resolve
-    from har.errors import BadInput
 
     try:
         kind = resolve(dataset).kind
@@ -166,7 +170,6 @@ def held_out_words(dataset: str) -> dict[str, str]:
 
 def draw_figures(report: StudyReport, client, folder: Path, ctx: dict[str, Any]) -> None:
     """Sensor comparison, accuracy vs latency, and each permutation's winner's evaluation figures."""
-    from har.plots import pareto_png, permutation_bars_png
 
     img = folder / "img"
     img.mkdir(parents=True, exist_ok=True)
@@ -210,10 +213,9 @@ def draw_figures(report: StudyReport, client, folder: Path, ctx: dict[str, Any])
 
 
 def render(ctx: dict[str, Any], folder: Path) -> None:
-    from jinja2 import Environment, PackageLoader, select_autoescape
 
     env = Environment(
-        loader=PackageLoader("har", "templates"),
+        loader=PackageLoader("har.report", "templates"),
         autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
         trim_blocks=True,
         lstrip_blocks=True,
@@ -233,8 +235,6 @@ def write_report(
     top: int = TOP,
 ) -> Path:
     """Collect, draw and render into ``out_dir/<study>``; returns that folder."""
-    from har.report_data import collect
-    from har.tracking import connect
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     client = connect(tracking_uri, create=False)

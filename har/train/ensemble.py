@@ -14,8 +14,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from har.checkpoint import load_checkpoint
 from har.errors import BadInput
+from har.train.checkpoint import load_checkpoint
+from har.train.loop import predict_logits
 
 Member = tuple[nn.Module, dict[str, Any]]
 # what every member must agree on (reader_options: how raw input is turned into the channels)
@@ -69,6 +70,5 @@ class Ensemble(nn.Module):
 
 def mean_probs(members: list[Member], raw: np.ndarray) -> np.ndarray:
     """The members' mean class probabilities [N, K] for raw windows [N, T, C]."""
-    from har.train import predict_logits
 
     return predict_logits(Ensemble(members), raw.astype(np.float32))

@@ -1,4 +1,4 @@
-"""``har predict``: the typer command over ``har.predict`` (registered in ``har/cli.py``).
+"""``har predict``: the typer command over ``har.predict.sensors`` (registered in ``har/cli.py``).
 
 Only typer and rich are imported here; torch and pandas load when the command runs, so ``har --help``
 stays fast.
@@ -104,7 +104,7 @@ def predict_cmd(
     or every frame of a video (plus a smoothed label track, optionally drawn on the video).
     See docs/predict.md."""
     from har.errors import BadInput
-    from har.predict import STDOUT, predict_file, read_info, resolve_model
+    from har.predict.sensors import STDOUT, predict_file, read_info, resolve_model
 
     if device not in ("cpu", "cuda", "auto"):
         raise BadInput(f"--device {device!r}: choose cpu, cuda or auto")
@@ -153,7 +153,7 @@ def predict_cmd(
 def _refuse_media_for_sensor_model(input_path: Path, info: dict, video_out: Path | None) -> None:
     from har.data.formats.image_folder import IMAGE_SUFFIXES
     from har.errors import BadInput
-    from har.predict_media import VIDEO_SUFFIXES
+    from har.predict.media import VIDEO_SUFFIXES
 
     media = input_path.is_dir() or input_path.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES
     if media or video_out is not None:
@@ -165,8 +165,8 @@ def _refuse_media_for_sensor_model(input_path: Path, info: dict, video_out: Path
 
 def _predict_media(folder: Path, reference: str, info: dict, input_path: Path, output: str | None, smooth: int,
                    video_out: Path | None, device: str) -> None:  # fmt: skip
-    from har.predict import STDOUT
-    from har.predict_media import predict_media_file
+    from har.predict.media import predict_media_file
+    from har.predict.sensors import STDOUT
 
     pred, target = predict_media_file(folder, reference, input_path, output, smooth, video_out, device)
     console = Console(stderr=str(target) == STDOUT)

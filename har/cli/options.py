@@ -11,7 +11,7 @@ import typer
 from har.errors import BadInput
 
 if TYPE_CHECKING:
-    from har.experiment import RunSpec
+    from har.train.run import RunSpec
 
 ParamsOpt = Annotated[
     Path, typer.Option("--params", help="params.yaml with data settings and per-dataset overrides.")
@@ -54,7 +54,7 @@ def run_spec(
     val_fraction: float, **train: object,
 ) -> RunSpec:  # fmt: skip
     """The ``RunSpec`` of a training command: ``--set`` overrides, then the explicit flags (None: unset)."""
-    from har.experiment import RunSpec
+    from har.train.run import RunSpec
 
     overrides = parse_overrides(setting, "--set")
     overrides.update({key: value for key, value in train.items() if value is not None})

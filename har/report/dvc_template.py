@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import vl_convert
+
 from har.atomic import atomic_file
 
 DEFAULT_PATH = Path(".dvc") / "plots" / "offline.html"
@@ -36,7 +38,6 @@ PAGE = """<!DOCTYPE html>
 
 
 def offline_template() -> str:
-    import vl_convert
 
     return PAGE.format(bundle=vl_convert.javascript_bundle(vl_version=VEGA_LITE))
 

@@ -8,13 +8,16 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlflow.exceptions import MlflowException
+
 from har.errors import BadInput
+from har.tracking.registry import model_name
 
 SEED_PARAM = "train.seed"
 
 
 def count_outcomes(outcomes: list[str]) -> dict[str, int]:
-    """Ended trials by how they ended (the ``har.outcome`` values that har.tune writes)."""
+    """Ended trials by how they ended (the ``har.outcome`` values that har.tune.driver writes)."""
     return {
         "finished": sum(o in ("completed", "early-stopped") for o in outcomes),
         "pruned": outcomes.count("pruned by ASHA"),
@@ -116,7 +119,6 @@ def collect(
     client, study: str, tracking_uri: str, metric: str = "val/macro_f1", study_run: str | None = None
 ) -> StudyReport:
     """Every trial of every (or one) run of ``study`` in MLflow, grouped by permutation and config."""
-    from har.tracking import model_name
 
     experiment = client.get_experiment_by_name(study)
     if experiment is None:
@@ -206,7 +208,6 @@ def _ordered(parents: dict[str, Any]) -> list[str]:
 
 
 def _champion(client, name: str) -> Champion | None:
-    from mlflow.exceptions import MlflowException
 
     try:
         version = client.get_model_version_by_alias(name, "champion")

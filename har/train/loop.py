@@ -19,10 +19,11 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import nn
 
-from har import augment, schedule
 from har.errors import HarError
 from har.metrics import classification_metrics
-from har.weight_average import exponential_average
+from har.train import augment, schedule
+from har.train.adapt import predict_adapted
+from har.train.averaging import exponential_average
 
 MONITOR_MODE = {"val/macro_f1": "max", "val/accuracy": "max", "val/loss": "min"}
 
@@ -59,7 +60,7 @@ class TrainConfig(BaseModel):
     num_threads: int | None = Field(None, gt=0, description="CPU threads (default: PyTorch's choice)")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     augment: list[str] = Field(
-        default_factory=list, description="training-time augmentations (har.augment), e.g. scale, jitter=0.03"
+        default_factory=list, description="training-time augmentations (har.train.augment), e.g. scale, jitter=0.03"
     )
     label_smoothing: float = Field(0.0, ge=0, lt=1, description="label smoothing of the training loss")
     schedule: Literal["plateau", "cosine", "step", "none"] = "plateau"
@@ -67,7 +68,7 @@ class TrainConfig(BaseModel):
     step_epochs: int = Field(7, gt=0, description="step schedule: epochs between learning-rate drops")
     step_gamma: float = Field(0.1, gt=0, lt=1, description="step schedule: factor of each drop")
     image_augment: Literal["none", "flip", "published", "strong"] = Field(
-        "published", description="image datasets: training augmentation (har.image_data)"
+        "published", description="image datasets: training augmentation (har.train.images)"
     )
     loader_workers: int = Field(0, ge=0, description="image datasets: decoding processes (0: in the trainer)")
     ema_decay: float = Field(
@@ -75,7 +76,7 @@ class TrainConfig(BaseModel):
         ge=0,
         lt=1,
         description="per-step decay of an exponential moving average of the weights (0: off); validation, "
-        "epoch selection and the kept weights use the average (har.weight_average)",
+        "epoch selection and the kept weights use the average (har.train.averaging)",
     )
 
     @field_validator("augment")
@@ -166,13 +167,8 @@ def evaluate(
 ) -> dict[str, Any]:
     """Metrics of ``model`` on (X, y), keys prefixed (``val/``, ``test/``); includes ``<prefix>loss``.
     With ``groups`` (a subject per window) each group is predicted with BatchNorm statistics adapted on
-    its own windows (har.adapt)."""
-    if groups is None:
-        logits = predict_logits(model, X)
-    else:
-        from har.adapt import predict_adapted
-
-        logits = predict_adapted(model, X, groups, predict_logits)
+    its own windows (har.train.adapt)."""
+    logits = predict_logits(model, X) if groups is None else predict_adapted(model, X, groups, predict_logits)
     metrics = classification_metrics(y, logits.argmax(axis=1), classes, prefix=prefix)
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     metrics[f"{prefix}loss"] = float(loss_fn(torch.from_numpy(logits), torch.from_numpy(y)))

@@ -6,7 +6,6 @@ normalisation is fitted on the remaining training windows only and travels with 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -16,50 +15,8 @@ from har.data.splits import validation_subjects
 from har.data.windows import fit_normalisation
 from har.errors import BadInput
 from har.sensors import canonical
-
-
-@dataclass
-class TrainData:
-    dataset: str
-    sensors: str
-    channels: list[str]
-    classes: list[str]
-    window: int
-    rate_hz: float
-    mean: np.ndarray
-    std: np.ndarray
-    splits: dict[str, tuple[np.ndarray, np.ndarray]]  # name -> (X normalised [N,T,C] float32, y)
-    val_subjects: list[int]
-    data_version: str
-    reader_options: dict = field(default_factory=dict)  # how prepare derived the channels (for raw input)
-    kind: str = "windows"  # or "images": splits hold (har.image_data.ImageSet, labels)
-    subjects: dict[str, np.ndarray] = field(default_factory=dict)  # split -> subject of each window
-
-    def input_shape(self) -> tuple[int, ...]:
-        """One example's shape as the model takes it: [window, channels] or [3, crop, crop]."""
-        if self.kind == "images":
-            return (len(self.channels), self.window, self.window)
-        return (self.window, len(self.channels))
-
-    def normalise(self, X: np.ndarray) -> np.ndarray:
-        return ((X - self.mean) / self.std).astype(np.float32)
-
-
-def data_version(folder: Path, files: tuple[str, ...] = ("y.npy",)) -> str:
-    """The DVC md5 of the prepared folder when dvc.lock records it, else a sha256 of meta.json + files."""
-    import hashlib
-
-    lock = Path("dvc.lock")
-    if lock.is_file():
-        import yaml
-
-        stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
-        for stage in stages.values():
-            for out in stage.get("outs", []):
-                if Path(out.get("path", "")) == folder:
-                    return f"dvc-md5:{out.get('md5')}"
-    digest = hashlib.sha256(b"".join((folder / name).read_bytes() for name in ("meta.json", *files)))
-    return f"sha256:{digest.hexdigest()[:16]}"
+from har.train.dataset import TrainData, data_version
+from har.train.images import is_image_folder, load_image_data
 
 
 def load_train_data(
@@ -81,8 +38,6 @@ def load_train_data(
     folder = prepared_dir / dataset
     if not (folder / "meta.json").is_file():
         raise BadInput(f"{folder}: not prepared; run 'har data prepare {dataset}'")
-    from har.image_data import is_image_folder, load_image_data
-
     if is_image_folder(folder):  # images: the stratified split stored by prepare (no subjects)
         return load_image_data(prepared_dir, dataset, sensors)
     data = load_prepared(folder)

@@ -2,7 +2,7 @@
 
 ``ImageSet`` stands where sensor datasets have an array of windows: ``len``, slicing (evaluation
 batches: the published validation transform, as numpy) and ``batch(indices, augment)`` (training
-batches with augmentation, as a tensor), so ``har.train.fit`` and ``evaluate`` treat both alike.
+batches with augmentation, as a tensor), so ``har.train.loop.fit`` and ``evaluate`` treat both alike.
 Augmentation levels (``TrainConfig.image_augment``):
 
 - ``none``: centre crop only (the validation transform);
@@ -18,22 +18,26 @@ ImageNet normalisation. Random draws come from torch's generator, so a seeded ru
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
+from torch.utils.data import DataLoader
+from torchvision.transforms import v2
 
 from har.data.formats.image_folder import IMAGENET_MEAN, IMAGENET_STD, TEST, TRAIN, VAL
 from har.errors import BadInput
+from har.train.dataset import TrainData, data_version
 
 AUGMENT_LEVELS = ("none", "flip", "published", "strong")
 
 
 def transform(crop: int, augment: str = "none"):
     """The torchvision (v2) transform of a decoded uint8 image [3, S, S] to a normalised float tensor."""
-    from torchvision.transforms import v2
 
     if augment not in AUGMENT_LEVELS:
         raise BadInput(f"image augmentation {augment!r}: choose one of {', '.join(AUGMENT_LEVELS)}")
@@ -52,7 +56,6 @@ def transform(crop: int, augment: str = "none"):
 def decode(blob: np.ndarray) -> torch.Tensor:
     """One packed JPEG -> uint8 tensor [3, H, W] (Pillow's libjpeg-turbo; torchvision's decoder is
     deprecated in favour of torchcodec, which the pinned stack does not include)."""
-    from PIL import Image
 
     with Image.open(io.BytesIO(blob.tobytes())) as image:
         rgb = np.array(image.convert("RGB"))  # writable: torch shares its memory
@@ -101,7 +104,6 @@ class ImageSet:
             for idx in batches:
                 yield self.batch(idx.tolist(), augment)
             return
-        from torch.utils.data import DataLoader
 
         loader = DataLoader(
             _Batches(self, [b.tolist() for b in batches], augment),
@@ -130,9 +132,7 @@ def is_image_folder(folder: Path) -> bool:
 
 def load_image_data(prepared_dir: Path, dataset: str, sensors: str = "rgb"):
     """A ``TrainData`` whose splits are ``(ImageSet, labels)``: the prepared stratified split as stored."""
-    import json
 
-    from har.train_data import TrainData, data_version
 
     folder = prepared_dir / dataset
     meta = json.loads((folder / "meta.json").read_text())

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from har import __version__
-from har.cli_options import (
+from har.cli.options import (
     DatasetOpt,
     DeviceOpt,
     EpochsOpt,
@@ -45,10 +45,10 @@ models_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(models_app, name="models")
-from har.predict_cli import predict_cmd  # noqa: E402
+from har.cli.predict import predict_cmd  # noqa: E402
 
 app.command("predict")(predict_cmd)
-from har.cv_cli import cv_cmd  # noqa: E402
+from har.cli.cv import cv_cmd  # noqa: E402
 
 app.command("cv")(cv_cmd)
 
@@ -76,9 +76,9 @@ def _root(
 @data_app.command("list")
 def data_list(params: ParamsOpt = Path("params.yaml")) -> None:
     """List every known dataset (built-in and custom ones declared in params.yaml)."""
-    from har.config import data_settings
     from har.data.prepare import expected_classes
     from har.data.registry import dataset_names, load_params, resolve
+    from har.data.settings import data_settings
 
     settings = data_settings(params)
     table = Table(title="datasets (details: har data info NAME)")
@@ -119,9 +119,9 @@ def data_info(
 ) -> None:
     """Show a dataset's sources, checksums, citation, licence, channels, classes, split and window;
     and, once prepared, shapes and per-class window counts per split."""
-    from har.config import data_settings
     from har.data.prepare import expected_classes, reader_options
     from har.data.registry import resolve
+    from har.data.settings import data_settings
     from har.sensors import canonical, channels_of
 
     spec = resolve(name, params)
@@ -231,9 +231,9 @@ def data_fetch(
     params: ParamsOpt = Path("params.yaml"),
 ) -> None:
     """Download (or copy from a local mirror) a dataset's official files, verify checksums, extract safely."""
-    from har.config import data_settings, resolve_mirror
     from har.data.fetch import fetch
     from har.data.registry import resolve
+    from har.data.settings import data_settings, resolve_mirror
 
     spec = resolve(name, params)
     settings = data_settings(params)
@@ -245,9 +245,9 @@ def data_fetch(
 def data_prepare(name: NameArg, params: ParamsOpt = Path("params.yaml")) -> None:
     """Cut a fetched dataset into windows: writes X.npy, y.npy, subject.npy, split.npy and meta.json
     to data/prepared/<name>/ (normalisation statistics fitted on training subjects only)."""
-    from har.config import data_settings
     from har.data.prepare import prepare
     from har.data.registry import resolve
+    from har.data.settings import data_settings
 
     spec = resolve(name, params)
     settings = data_settings(params)
@@ -352,17 +352,17 @@ def train_cmd(
     a checkpoint (state_dict + JSON) in runs/train/."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from har.checkpoint import save_checkpoint
-    from har.config import data_settings
-    from har.experiment import checkpoint_info, run
+    from har.data.settings import data_settings
+    from har.train.checkpoint import save_checkpoint
+    from har.train.run import checkpoint_info, run
 
     spec = run_spec(dataset, model, sensors, preset, hparam, setting, val_fraction,
                     max_epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device)  # fmt: skip
     settings = data_settings(params)
     # check what the user typed before the progress bars start, so that bad input stays one line
-    from har.experiment import resolve as resolve_run
     from har.models import build
-    from har.train_data import load_train_data
+    from har.train.data import load_train_data
+    from har.train.run import resolve as resolve_run
 
     run_hparams, run_config = resolve_run(spec)
     data = load_train_data(settings.prepared_dir, dataset, sensors, val_fraction, spec.split_seed)
@@ -441,13 +441,13 @@ def evaluate_cmd(
     (--repeats) for mean +- std."""
     import numpy as np
 
-    from har.checkpoint import check_channels
-    from har.config import data_settings
-    from har.ensemble import load_members, mean_probs, normalised
-    from har.experiment import RunSpec, run
+    from har.data.settings import data_settings
     from har.metrics import classification_metrics
-    from har.train import evaluate
-    from har.train_data import load_train_data
+    from har.train.checkpoint import check_channels
+    from har.train.data import load_train_data
+    from har.train.ensemble import load_members, mean_probs, normalised
+    from har.train.loop import evaluate
+    from har.train.run import RunSpec, run
 
     if split not in ("train", "val", "test"):
         raise BadInput(f"--split {split!r}: choose train, val or test")
@@ -460,7 +460,7 @@ def evaluate_cmd(
     members = load_members(checkpoints)
     model, info = members[0]
     if adapt != "none":
-        from har.adapt import check_adaptable
+        from har.train.adapt import check_adaptable
 
         check_adaptable(model, info["model"])
     settings = data_settings(params)
@@ -592,8 +592,8 @@ def tune_cmd(
     # is 7 retries with exponential backoff): fail fast, the driver queues and retries itself
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
-    from har.config import data_settings
-    from har.study import load_study
+    from har.data.settings import data_settings
+    from har.tune.study import load_study
 
     spec = load_study(study, params)
     updates: dict[str, object] = {}
@@ -609,7 +609,7 @@ def tune_cmd(
         if concurrency < 1:
             raise BadInput(f"--concurrency: must be at least 1 (got {concurrency})")
         spec.concurrency = concurrency
-    from har.tune import TuneOptions, run_study
+    from har.tune.driver import TuneOptions, run_study
 
     options = TuneOptions(
         address=address, storage_path=storage_path, tracking_uri=tracking_uri, resume=resume,
@@ -635,7 +635,7 @@ def tune_cmd(
             f"{o.trials} ({o.failed} failed)", f"v{o.version} (champion v{o.champion})" if o.registered else "-",
         )  # fmt: skip
     out.print(table)
-    from har.tracking import resolve_uri
+    from har.tracking.store import resolve_uri
 
     uri = resolve_uri(tracking_uri)
     ui = f"mlflow ui --backend-store-uri {uri}" if uri.startswith("sqlite") else f"open {uri}"
@@ -648,7 +648,8 @@ def tune_cmd(
 def models_list(tracking_uri: TrackingOpt = None) -> None:
     """Registered models (har-<dataset>-<permutation>): champion version, its model and test metrics.
     Lineage (data version, git commit, params hash) is in each version's tags (MLflow UI, Models tab)."""
-    from har.tracking import connect, registered_models, resolve_uri
+    from har.tracking.registry import registered_models
+    from har.tracking.store import connect, resolve_uri
 
     uri = resolve_uri(tracking_uri)
     rows = registered_models(connect(uri, create=False))
@@ -677,7 +678,8 @@ def models_promote(
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Move the 'champion' alias to VERSION by hand (the tuner moves it only when a version wins)."""
-    from har.tracking import connect, promote, resolve_uri
+    from har.tracking.registry import promote
+    from har.tracking.store import connect, resolve_uri
 
     promote(connect(resolve_uri(tracking_uri), create=False), name, version)
     out.print(f"{name}@champion -> v{version}")
@@ -710,8 +712,8 @@ def report_cmd(
     test scores, mean +- std over repeated study runs, parameters, latency, training time), the champions,
     a sensor-permutation chart, an accuracy-vs-latency Pareto plot, confusion matrices, learning curves and
     links to the MLflow runs."""
-    from har.report import write_report
-    from har.tracking import resolve_uri
+    from har.report.render import write_report
+    from har.tracking.store import resolve_uri
 
     if not metric.startswith("val/"):
         raise BadInput(
@@ -729,7 +731,7 @@ def plots_template_cmd(
 ) -> None:
     """Write the offline HTML template for 'dvc plots show' (Vega libraries inlined, no CDN); 'har tune'
     writes it on first use in a DVC project."""
-    from har.dvc_plots import write_offline_template
+    from har.report.dvc_template import write_offline_template
 
     out.print(f"wrote {write_offline_template(path, force=True)}; now: dvc plots show")
 

@@ -1,7 +1,7 @@
 """``har predict`` with an image model: one image, a folder of images, or a video, frame by frame.
 
 Every image (or frame) is resized to the prepared size and centre-cropped exactly as validation images
-were (``har.image_data.transform(crop, "none")``), then classified. A video also gets a smoothed label
+were (``har.train.images.transform(crop, "none")``), then classified. A video also gets a smoothed label
 track: class probabilities averaged over ``smooth`` neighbouring frames (centred), then the most likely
 class, which removes single-frame flicker. Output: CSV or JSON (one row per image or frame) and, on
 request, the video annotated with the smoothed label and its probability. Video is read and written
@@ -23,7 +23,8 @@ import pandas as pd
 from har.atomic import atomic_file
 from har.data.formats.image_folder import IMAGE_SUFFIXES, open_rgb, squash
 from har.errors import BadInput
-from har.predict import STDOUT, output_kind, softmax
+from har.metrics import softmax
+from har.predict.sensors import STDOUT, output_kind
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 VIDEO_CODECS = {".avi": "MJPG"}  # everything else: mp4v
@@ -104,7 +105,7 @@ class Classifier:
     """A checkpoint's image model with its validation transform."""
 
     def __init__(self, model: Any, info: dict[str, Any]):
-        from har.image_data import transform
+        from har.train.images import transform
 
         image = info.get("image") or {}
         self.model, self.info = model, info
@@ -275,7 +276,7 @@ def predict_media_file(
     device: str = "cpu",
 ) -> tuple[MediaPredictions, Path | str]:
     """``har predict`` for an image model: check everything, classify, write the table (and video)."""
-    from har.predict import load_model
+    from har.predict.sensors import load_model
 
     input_path = Path(input_path)
     kind = media_kind(input_path)

@@ -17,8 +17,10 @@ from har import __version__
 from har.errors import BadInput, validation_message
 from har.metrics import scalars
 from har.models import build, count_parameters, preset
-from har.train import FitResult, TrainConfig, evaluate, fit, seed_everything
-from har.train_data import TrainData, load_train_data
+from har.models.vision import scratch_note
+from har.train.data import load_train_data
+from har.train.dataset import TrainData
+from har.train.loop import FitResult, TrainConfig, evaluate, fit, seed_everything
 
 
 @dataclass
@@ -75,7 +77,6 @@ def run(
         prepared_dir, spec.dataset, spec.sensors, spec.val_fraction, spec.split_seed
     )
     seed_everything(cfg.seed)  # the initial weights depend on the seed too, not on earlier runs
-    from har.models.vision import scratch_note
 
     note = scratch_note(spec.model, hparams)
     if note:
@@ -90,7 +91,7 @@ def run(
 
 
 def checkpoint_info(spec: RunSpec, result: RunResult) -> dict[str, Any]:
-    """Everything needed to rebuild the model and apply it to new data (see har.checkpoint)."""
+    """Everything needed to rebuild the model and apply it to new data (see har.train.checkpoint)."""
     return make_checkpoint_info(
         spec,
         result.data,

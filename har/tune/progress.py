@@ -13,9 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from ray.tune import Callback
+from rich.console import Group
+from rich.live import Live
+from rich.table import Table
 
-from har.report_data import count_outcomes
-from har.study import StudySpec
+from har.report.data import count_outcomes
+from har.tune.study import StudySpec
 
 REFRESH_SECONDS = 0.5
 
@@ -98,8 +101,6 @@ class StudyProgress(Callback):
         )
 
     def table(self):
-        from rich.console import Group
-        from rich.table import Table
 
         c = self.counts()
         eta = self.eta_seconds()
@@ -142,7 +143,6 @@ class StudyProgress(Callback):
         if not self.live:
             return
         if self._view is None:
-            from rich.live import Live
 
             self._view = Live(self.table(), refresh_per_second=4, transient=False)
             self._view.start()

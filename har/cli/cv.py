@@ -1,4 +1,4 @@
-"""``har cv``: leave-subjects-out cross-validation of one configuration (``har.crossval``).
+"""``har cv``: leave-subjects-out cross-validation of one configuration (``har.train.crossval``).
 
 Registered in ``har/cli.py``; torch loads only when the command runs.
 """
@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from har.cli_options import (
+from har.cli.options import (
     DatasetOpt,
     DeviceOpt,
     EpochsOpt,
@@ -88,11 +88,11 @@ def cv_cmd(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from har.atomic import atomic_file
-    from har.config import data_settings
-    from har.crossval import HeldOutProbs, cross_validate, plan_folds, summary
-    from har.experiment import resolve
+    from har.data.settings import data_settings
     from har.models import build
-    from har.train_data import load_train_data
+    from har.train.crossval import HeldOutProbs, cross_validate, plan_folds, summary
+    from har.train.data import load_train_data
+    from har.train.run import resolve
 
     spec = run_spec(dataset, model, sensors, preset, hparam, setting, val_fraction,
                     max_epochs=epochs, seed=seed, device=device)  # fmt: skip
@@ -107,7 +107,7 @@ def cv_cmd(
     )
     built = build(model, len(first.channels), len(first.classes), first.window, **hparams)
     if adapt:
-        from har.adapt import check_adaptable
+        from har.train.adapt import check_adaptable
 
         check_adaptable(built, model)
     where = "training subjects only" if pool == "train" else "every subject (declared folds)"

@@ -23,9 +23,12 @@ import numpy as np
 
 from har.data.prepared import load_prepared
 from har.errors import BadInput
-from har.experiment import RunResult, RunSpec, run
-from har.train import evaluate
-from har.train_data import TrainData, load_train_data
+from har.metrics import softmax
+from har.train.data import load_train_data
+from har.train.dataset import TrainData
+from har.train.images import is_image_folder
+from har.train.loop import evaluate, predict_logits
+from har.train.run import RunResult, RunSpec, run
 
 
 def subject_folds(subjects: list[int], k: int, seed: int = 0) -> list[list[int]]:
@@ -45,7 +48,6 @@ def plan_folds(
     folder = prepared_dir / dataset
     if not (folder / "meta.json").is_file():
         raise BadInput(f"{folder}: not prepared; run 'har data prepare {dataset}'")
-    from har.image_data import is_image_folder
 
     if is_image_folder(folder):
         raise BadInput(f"{dataset}: cross-validation needs subjects; an image dataset has none")
@@ -89,7 +91,7 @@ def cross_validate(
     """Train ``spec`` once per fold; each fold's held-out subjects are evaluated once. ``first``: the first
     fold's data when the caller has loaded it already (to check the input before training). ``adapt``:
     the same model is also scored with its BatchNorm statistics adapted on each held-out subject's
-    windows (har.adapt), a paired comparison: same weights, same windows. ``on_model``: called with each
+    windows (har.train.adapt), a paired comparison: same weights, same windows. ``on_model``: called with each
     fold's trained model and data (its ``test`` split holds the held-out subjects), e.g. to keep their
     class probabilities."""
     results = []
@@ -152,15 +154,13 @@ def summary(folds: list[FoldResult]) -> dict[str, Any]:
 
 class HeldOutProbs:
     """Collects each fold's held-out class probabilities (``on_model`` of :func:`cross_validate`) for an
-    ensemble scored afterwards on exactly the same windows (``har.ensemble``)."""
+    ensemble scored afterwards on exactly the same windows (``har.train.ensemble``)."""
 
     def __init__(self) -> None:
         self.parts: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
         self.classes: list[str] = []
 
     def __call__(self, fold: int, result: RunResult) -> None:
-        from har.predict import softmax
-        from har.train import predict_logits
 
         X, y = result.data.splits["test"]
         self.classes = result.data.classes

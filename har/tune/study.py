@@ -23,7 +23,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from har.data.registry import load_params
+from har.data.registry import resolve as resolve_dataset
 from har.errors import BadInput, validation_message
+from har.models import defaults, entry, model_names
+from har.models import preset as get_preset
+from har.sensors import canonical
+from har.train.loop import TrainConfig
 
 STUDY_DIR = Path("pipelines")
 DISTRIBUTIONS = ("uniform", "loguniform", "int", "logint", "choice")
@@ -309,7 +315,6 @@ def load_study(
 
 def _check_params_entry(spec: StudySpec, path: Path, params_path: Path) -> None:
     """params.yaml ``studies.<name>.dataset`` (the DVC stage's data dependency) must be the study's dataset."""
-    from har.data.registry import load_params
 
     entry = (load_params(params_path).get("studies") or {}).get(spec.name)
     if entry is None:
@@ -324,11 +329,6 @@ def _check_params_entry(spec: StudySpec, path: Path, params_path: Path) -> None:
 
 def _check_against_registries(spec: StudySpec, path: Path, params_path: Path) -> None:
     """Names that pydantic cannot know: datasets, sensor groups, models, presets, hyper-parameters."""
-    from har.data.registry import resolve as resolve_dataset
-    from har.models import defaults, entry, model_names
-    from har.models import preset as get_preset
-    from har.sensors import canonical
-    from har.train import TrainConfig
 
     try:
         dataset = resolve_dataset(spec.dataset, params_path)
@@ -369,7 +369,6 @@ def _check_against_registries(spec: StudySpec, path: Path, params_path: Path) ->
 
 
 def _check_train(params: dict[str, Param], where: str, path: Path, fields: set[str]) -> None:
-    from har.train import TrainConfig
 
     for key, param in params.items():
         if key in RESERVED_TRAIN:

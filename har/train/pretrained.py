@@ -13,9 +13,11 @@ import os
 import re
 from pathlib import Path
 
+import pooch
 import torch
 from torch import nn
 
+from har.data.fetch import file_digest
 from har.errors import BadInput, HarError
 
 CACHE_ENV = "HAR_WEIGHTS_CACHE"
@@ -34,7 +36,6 @@ def resolve_weights(weights: str, sha256: str | None = None) -> Path:
         if sha256 is None:
             raise BadInput(f"weights {weights}: a URL needs weights_sha256 (64 hex digits) so the download "
                            "can be verified")  # fmt: skip
-        import pooch
 
         try:
             path = pooch.retrieve(weights, known_hash=f"sha256:{sha256.lower()}", path=cache_dir(),
@@ -50,7 +51,6 @@ def resolve_weights(weights: str, sha256: str | None = None) -> Path:
         raise BadInput(f"weights {weights}: no such file; give the path of a .pth state_dict or an https URL "
                        "with weights_sha256")  # fmt: skip
     if sha256 is not None:
-        from har.data.fetch import file_digest
 
         actual = file_digest(path)
         if actual != sha256.lower():

@@ -25,9 +25,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
+from pydantic import ValidationError
 
 from har.atomic import atomic_file
-from har.errors import BadInput
+from har.data.formats import uci_hapt
+from har.data.formats.uci_hapt import preprocess
+from har.data.prepare import reader_options as prepared_options
+from har.data.registry import BUILTIN, UCI_CHANNELS, resolve
+from har.errors import BadInput, validation_message
+from har.metrics import softmax
+from har.tracking.registry import download_checkpoint
+from har.train.adapt import adapt_batchnorm, check_adaptable
+from har.train.checkpoint import load_checkpoint
+from har.train.ensemble import check_same_data
+from har.train.loop import pick_device, predict_logits
 
 RAW_ACC = ["acc_x", "acc_y", "acc_z"]  # g
 RAW_GYRO = ["gyro_x", "gyro_y", "gyro_z"]  # rad/s
@@ -45,7 +56,7 @@ OUTPUT_SUFFIXES = (".csv", ".json")
 
 def resolve_model(ref: str, tracking_uri: str | None = None) -> Path:
     """A local checkpoint folder for ``ref``: an existing folder, else a registry reference
-    (``har-uci_hapt-all@champion``, ``har-uci_hapt-all/3``) downloaded by ``har.tracking``."""
+    (``har-uci_hapt-all@champion``, ``har-uci_hapt-all/3``) downloaded by ``har.tracking.store``."""
     path = Path(ref).expanduser()
     if path.is_dir():
         return path
@@ -58,7 +69,6 @@ def resolve_model(ref: str, tracking_uri: str | None = None) -> Path:
             f"--model {ref}: no such checkpoint folder; give the folder written by 'har train' "
             "or a registry reference such as har-uci_hapt-all@champion"
         )
-    from har.tracking import download_checkpoint
 
     return Path(download_checkpoint(ref, tracking_uri))
 
@@ -95,8 +105,6 @@ def _check_info(info: dict[str, Any], folder: Path) -> None:
 
 def load_model(folder: Path, device: str = "cpu") -> tuple[Any, dict[str, Any]]:
     """The checkpoint's model (eval mode, on ``device``) and its ``checkpoint.json``."""
-    from har.checkpoint import load_checkpoint
-    from har.train import pick_device
 
     model, info = load_checkpoint(folder, map_location=pick_device(device))
     _check_info(info, folder)
@@ -204,7 +212,6 @@ def check_rate(
 
 def raw_format(info: dict[str, Any]) -> str | None:
     """The reader format whose preprocessing derives the checkpoint's channels from raw columns."""
-    from har.data.registry import BUILTIN
 
     spec = BUILTIN.get(str(info.get("dataset")))
     return "uci_hapt" if spec is not None and spec.format == "uci_hapt" else None
@@ -213,14 +220,9 @@ def raw_format(info: dict[str, Any]) -> str | None:
 def reader_options(info: dict[str, Any], params_path: Path | str = "params.yaml") -> Any:
     """The UCI HAPT reader options the checkpoint's data was prepared with: the checkpoint's own
     ``reader_options`` if it records them, else ``params.yaml`` ``datasets.<name>.options`` (defaults)."""
-    from har.data.formats import uci_hapt
-    from har.data.prepare import reader_options as prepared_options
-    from har.data.registry import resolve
 
     if "reader_options" in info:
-        from pydantic import ValidationError
 
-        from har.errors import validation_message
 
         try:
             return uci_hapt.Options.model_validate(info["reader_options"])
@@ -244,8 +246,6 @@ def derive_uci_hapt(
 
     Every filter works per column, so a sensor the checkpoint does not use may be absent (zeros stand in).
     """
-    from har.data.formats.uci_hapt import preprocess
-    from har.data.registry import UCI_CHANNELS
 
     n = len(next(iter(raw.values())))
     zeros = np.zeros(n, dtype=np.float64)
@@ -343,19 +343,12 @@ def window_starts(n_samples: int, window: int, step: int) -> np.ndarray:
     return np.arange(0, n_samples - window + 1, step, dtype=np.int64)
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits.astype(np.float64)
-    z = np.exp(z - z.max(axis=1, keepdims=True))
-    return z / z.sum(axis=1, keepdims=True)
-
-
 def predict_signals(
     model: Any, info: dict[str, Any], signals: Signals, step: int | None = None, adapt: bool = False
 ) -> Predictions:
     """Classify every window of ``signals`` (normalised with the checkpoint's mean and std). ``adapt``:
-    first re-estimate the model's BatchNorm statistics on this recording's windows (har.adapt; the
+    first re-estimate the model's BatchNorm statistics on this recording's windows (har.train.adapt; the
     recording is taken to be one subject's)."""
-    from har.train import predict_logits
 
     window = int(info["window"])
     step = window // 2 if step is None else int(step)
@@ -372,7 +365,6 @@ def predict_signals(
         return ((X - mean) / std).astype(np.float32)
 
     if adapt:  # every window at once: the statistics are the recording's, not one chunk's
-        from har.adapt import adapt_batchnorm, check_adaptable
 
         check_adaptable(model, info["model"])
         X = np.concatenate([chunk(i) for i in range(0, len(starts), CHUNK)])
@@ -468,7 +460,7 @@ def predict_file(
     members: list[Path] | None = None,
 ) -> PredictRun:
     """``har predict``: resolve the model, check and window the recording, classify, write the output.
-    ``members``: the checkpoint folders of an ensemble (har.ensemble; ``checkpoint`` is the first): each
+    ``members``: the checkpoint folders of an ensemble (har.train.ensemble; ``checkpoint`` is the first): each
     classifies the windows with its own normalisation (and adaptation), their probabilities are averaged.
 
     Every check runs before anything is written; the output appears whole or not at all.
@@ -484,7 +476,6 @@ def predict_file(
     folders = members or [folder]
     infos = [read_info(f) for f in folders]
     if len(folders) > 1:
-        from har.ensemble import check_same_data
 
         check_same_data(folders, infos)
     info = infos[0]
@@ -509,7 +500,7 @@ def predict_file(
         "input": str(input_path),
         "input_form": signals.form,
         "samples": len(signals.values),
-        "adapted": adapt,  # BatchNorm statistics re-estimated on this recording (har.adapt)
+        "adapted": adapt,  # BatchNorm statistics re-estimated on this recording (har.train.adapt)
     }
     write_predictions(pred, target)
     return PredictRun(pred, signals, folder, info, target)
