@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from har.train import augment
 from har.errors import BadInput
 from har.models import build
+from har.train import augment
 from har.train.loop import TrainConfig, fit
 from har.train.run import RunSpec, resolve
 from har.train.schedule import cosine_lr

@@ -19,15 +19,10 @@ from har.data.prepared import load_prepared
 from har.data.registry import UCI_CHANNELS, resolve
 from har.data.windows import UNLABELLED, window_starts
 from har.errors import BadInput
-from har.predict.sensors import (
-    RAW_UCI_HAPT,
-    derive_uci_hapt,
-    predict_file,
-    read_table,
-    recording_signals,
-    resolve_model,
-)
 from har.metrics import softmax
+from har.predict.model import resolve_model
+from har.predict.recording import RAW_UCI_HAPT, derive_uci_hapt, read_table, recording_signals
+from har.predict.sensors import predict_file
 from har.train.checkpoint import save_checkpoint
 from har.train.loop import predict_logits
 from har.train.run import RunSpec, checkpoint_info, run

@@ -62,3 +62,12 @@ def run_spec(
         dataset=dataset, sensors=sensors, model=model, preset=preset, hparams=parse_overrides(hparam, "--hparam"),
         train=overrides, val_fraction=val_fraction,
     )  # fmt: skip
+
+
+TrackingOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--tracking-uri",
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db).",
+    ),
+]

@@ -104,7 +104,9 @@ def predict_cmd(
     or every frame of a video (plus a smoothed label track, optionally drawn on the video).
     See docs/predict.md."""
     from har.errors import BadInput
-    from har.predict.sensors import STDOUT, predict_file, read_info, resolve_model
+    from har.predict.model import read_info, resolve_model
+    from har.predict.output import STDOUT
+    from har.predict.sensors import predict_file
 
     if device not in ("cpu", "cuda", "auto"):
         raise BadInput(f"--device {device!r}: choose cpu, cuda or auto")
@@ -113,9 +115,13 @@ def predict_cmd(
     folder, info = folders[0], read_info(folders[0])
     if info.get("kind") == "images":
         if adapt:
-            raise BadInput("--adapt: adapts a sensor model to one subject's recording; image models have none")
+            raise BadInput(
+                "--adapt: adapts a sensor model to one subject's recording; image models have none"
+            )
         if len(folders) > 1:
-            raise BadInput(f"--model {model[0]}: an image model; ensembles classify sensor recordings, give one")
+            raise BadInput(
+                f"--model {model[0]}: an image model; ensembles classify sensor recordings, give one"
+            )
         _predict_media(folder, model[0], info, input_path, output, smooth, video_out, device)
         return
     _refuse_media_for_sensor_model(input_path, info, video_out)
@@ -166,7 +172,7 @@ def _refuse_media_for_sensor_model(input_path: Path, info: dict, video_out: Path
 def _predict_media(folder: Path, reference: str, info: dict, input_path: Path, output: str | None, smooth: int,
                    video_out: Path | None, device: str) -> None:  # fmt: skip
     from har.predict.media import predict_media_file
-    from har.predict.sensors import STDOUT
+    from har.predict.output import STDOUT
 
     pred, target = predict_media_file(folder, reference, input_path, output, smooth, video_out, device)
     console = Console(stderr=str(target) == STDOUT)

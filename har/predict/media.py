@@ -24,7 +24,7 @@ from har.atomic import atomic_file
 from har.data.formats.image_folder import IMAGE_SUFFIXES, open_rgb, squash
 from har.errors import BadInput
 from har.metrics import softmax
-from har.predict.sensors import STDOUT, output_kind
+from har.predict.output import STDOUT, output_kind
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 VIDEO_CODECS = {".avi": "MJPG"}  # everything else: mp4v
@@ -276,7 +276,7 @@ def predict_media_file(
     device: str = "cpu",
 ) -> tuple[MediaPredictions, Path | str]:
     """``har predict`` for an image model: check everything, classify, write the table (and video)."""
-    from har.predict.sensors import load_model
+    from har.predict.model import load_model
 
     input_path = Path(input_path)
     kind = media_kind(input_path)

@@ -13,6 +13,19 @@ DEFAULT_STORAGE = Path("runs") / "tune"
 STORAGE_ENV = "HAR_STORAGE_PATH"
 
 
+def runtime_defaults() -> None:
+    """Environment defaults of a study's driver (a user's own setting wins)."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # Tune's own console output off (verbose=0): har's progress callback reports instead
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # trials checkpoint every epoch with num_to_keep=1, which forces frequent experiment snapshots
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # a tracking server that is down must not stall the driver for minutes per call (MLflow's default
+    # is 7 retries with exponential backoff): fail fast, the driver queues and retries itself
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+
+
 def storage_root(flag: str | None) -> str:
     """Tune's storage: --storage-path, $HAR_STORAGE_PATH, else runs/tune (absolute; URIs pass through)."""
     value = flag or os.environ.get(STORAGE_ENV) or str(DEFAULT_STORAGE)

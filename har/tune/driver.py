@@ -22,7 +22,7 @@ from har.report.dvc_template import ensure_in_dvc_repo
 from har.tracking.store import resolve_uri
 from har.tracking.study_runs import PermutationRun, StudyTracker
 from har.train.data import load_train_data
-from har.tune.cluster import init_ray, storage_root
+from har.tune.cluster import init_ray, runtime_defaults, storage_root
 from har.tune.outputs import PermutationOutcome, write_metrics
 from har.tune.progress import StudyProgress
 from har.tune.search import make_tuner
@@ -48,6 +48,7 @@ class TuneOptions:
 
 def run_study(study: StudySpec, options: TuneOptions) -> list[PermutationOutcome]:
     """Every permutation of ``study``: search, test the winner once, log, register."""
+    runtime_defaults()
     _check_dataset(study, options)  # bad input fails before anything is created
     uri = resolve_uri(options.tracking_uri)
     tracker = StudyTracker(uri, study.name)

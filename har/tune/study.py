@@ -194,6 +194,21 @@ class StudySpec(_Strict):
             raise ValueError("permutations: listed twice")
         return self
 
+    def overridden(self, trials: int | None = None, max_epochs: int | None = None,
+                   concurrency: int | None = None) -> StudySpec:  # fmt: skip
+        """This study with command-line overrides of its budget and concurrency (None: keep)."""
+        flags = {"trials": trials, "max_epochs": max_epochs, "concurrency": concurrency}
+        for key, value in flags.items():
+            if value is not None and value < 1:
+                raise BadInput(f"--{key.replace('_', '-')}: must be at least 1 (got {value})")
+        budget = {k: v for k, v in flags.items() if k != "concurrency" and v is not None}
+        return self.model_copy(
+            update={
+                "budget": self.budget.model_copy(update=budget),
+                "concurrency": self.concurrency if concurrency is None else concurrency,
+            }
+        )
+
     # -- search space -------------------------------------------------------------------------
     @property
     def objective_key(self) -> str:

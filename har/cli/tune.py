@@ -1,0 +1,105 @@
+"""``har tune``: run a study (a Ray Tune + Optuna search per sensor permutation)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from har.cli.console import out
+from har.cli.options import (
+    ParamsOpt,
+    TrackingOpt,
+)
+
+
+def tune_cmd(
+    study: Annotated[
+        str, typer.Option("--study", "-s", help="Study name (pipelines/<study>.yaml) or a YAML path.")
+    ],
+    address: Annotated[
+        str | None,
+        typer.Option(
+            help="Ray cluster to join, e.g. 10.0.0.1:6379 or auto (default: $RAY_ADDRESS, else local Ray)."
+        ),
+    ] = None,
+    storage_path: Annotated[
+        str | None,
+        typer.Option(
+            help="Tune storage for trial checkpoints: a folder (shared on clusters) or a URI like s3://bucket/har "
+            "(default: $HAR_STORAGE_PATH, else runs/tune)."
+        ),
+    ] = None,
+    tracking_uri: TrackingOpt = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume", help="Continue the newest unfinished run of this study (searcher state included)."
+        ),
+    ] = False,
+    trials: Annotated[int | None, typer.Option(help="Override budget.trials (per permutation).")] = None,
+    max_epochs: Annotated[int | None, typer.Option(help="Override budget.max_epochs.")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Override the number of concurrent trials.")] = None,
+    num_cpus: Annotated[int | None, typer.Option(help="CPUs of a local Ray instance (default: all).")] = None,
+    num_gpus: Annotated[int | None, typer.Option(help="GPUs of a local Ray instance (default: all).")] = None,
+    metrics_out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the best metrics per permutation here (default: runs/<study>/metrics.json)."
+        ),
+    ] = None,
+    no_register: Annotated[
+        bool, typer.Option("--no-register", help="Test and log winners, skip the registry.")
+    ] = False,
+    live: Annotated[
+        bool | None,
+        typer.Option(
+            "--live/--plain",
+            help="Progress as a live table redrawn in place, or as plain log lines "
+            "(default: live on a terminal, plain otherwise, e.g. CI and dvc repro).",
+        ),
+    ] = None,
+    params: ParamsOpt = Path("params.yaml"),
+) -> None:
+    """Run a study: for each sensor permutation, an Optuna (TPE) search with ASHA early stopping on Ray Tune;
+    the winner is tested once on the test subjects, logged to MLflow and registered as
+    har-<dataset>-<permutation> (alias 'champion' moves only when it wins on the same test split)."""
+    from har.data.settings import data_settings
+    from har.tune.study import load_study
+
+    spec = load_study(study, params).overridden(trials, max_epochs, concurrency)
+    from har.tune.driver import TuneOptions, run_study
+
+    options = TuneOptions(
+        address=address, storage_path=storage_path, tracking_uri=tracking_uri, resume=resume,
+        prepared_dir=data_settings(params).prepared_dir, params_path=params, num_cpus=num_cpus, num_gpus=num_gpus,
+        metrics_out=metrics_out or Path("runs") / spec.name / "metrics.json", register=not no_register, live=live,
+    )  # fmt: skip
+    outcomes = run_study(spec, options)
+    table = Table(title=f"study {spec.name}: winners per sensor permutation")
+    for col in (
+        "permutation",
+        "model",
+        "val macro F1",
+        "test accuracy",
+        "test macro F1",
+        "trials",
+        "version",
+    ):
+        table.add_column(col)
+    for o in outcomes:
+        table.add_row(
+            o.permutation, o.model, f"{o.val.get('val/macro_f1', float('nan')):.4f}",
+            f"{o.test.get('test/accuracy', float('nan')):.4f}", f"{o.test.get('test/macro_f1', float('nan')):.4f}",
+            f"{o.trials} ({o.failed} failed)", f"v{o.version} (champion v{o.champion})" if o.registered else "-",
+        )  # fmt: skip
+    out.print(table)
+    from har.tracking.store import resolve_uri
+
+    uri = resolve_uri(tracking_uri)
+    ui = f"mlflow ui --backend-store-uri {uri}" if uri.startswith("sqlite") else f"open {uri}"
+    out.print(
+        f"metrics: {options.metrics_out}\nnext: 'har report --study {spec.name}', '{ui}', 'har models list'"
+    )
