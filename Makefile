@@ -7,7 +7,7 @@ export DVC_NO_ANALYTICS := 1
 export RAY_USAGE_STATS_ENABLED := 0
 export MLFLOW_SERVER_ENABLE_JOB_EXECUTION := false
 
-.PHONY: help install install-dev run test lint bench bench-tune bench-accuracy clean
+.PHONY: help install install-dev run test lint bench bench-tune docs clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -39,21 +39,22 @@ run: install  ## the quickstart pipeline, offline: prepare the bundled sample ->
 test: install-dev  ## the whole test suite (real data from ../shared/datasets when present)
 	pytest -n 2
 
-lint: install-dev  ## ruff
+lint: install-dev  ## ruff check and ruff format --check over har tests bench docs
 	ruff check har tests bench docs
+	ruff format --check har tests bench docs
 
-bench: install-dev  ## benchmarks (prepare, throughput, tracking load; tune needs uci_hapt); bench/results/
+bench: install-dev  ## benchmarks (prepare, throughput, tracking load; tune needs uci_hapt): bench/results/, then docs
 	python bench/prepare.py
 	python bench/throughput.py
 	python bench/tracking_load.py
+	python docs/render.py
 
 bench-tune: install  ## tuning benchmark on UCI HAR: TPE+ASHA vs random, overhead, 1 vs 2 nodes (about 30 min)
 	har data fetch uci_hapt && har data prepare uci_hapt
 	python bench/tune.py
 
-bench-accuracy: install  ## the accuracy benchmark (hours on a 2-core CPU): docs/results.md
-	har data fetch uci_hapt && har data prepare uci_hapt
-	python bench/accuracy.py
+docs: install  ## render the figures of docs/results.md and docs/models.md from their JSON records
+	python docs/render.py
 
 clean:  ## remove generated data and caches (not the venv)
 	rm -rf data/raw data/prepared .pytest_cache .ruff_cache

@@ -11,7 +11,7 @@ For each backbone (resnet50 as published, resnet18, mobilenet_v3_small) at the p
 
     python bench/images.py [--quick] [--batch N] [--steps N] [--size 224]
 
-Writes bench/results/images.json and the images section of docs/results.md.
+Writes bench/results/images.json and re-renders the docs from it (docs/render.py).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 from machine import cpu_name  # bench/machine.py (this folder is on sys.path when run as a script)
-from report_sections import write_section
+from report_sections import render_docs
 
 from har.atomic import atomic_file
 from har.models import build, count_parameters
@@ -37,7 +37,6 @@ from har.train.images import ImageSet
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "images.json"
-REPORT = ROOT / "docs" / "results.md"
 BACKBONES = ("resnet50", "resnet18", "mobilenet_v3_small")
 CLASSES = 22
 
@@ -106,35 +105,6 @@ def inference(name: str, crop: int, batch: int, steps: int) -> tuple[float, floa
     return rate, 1000 * latency, count_parameters(model)
 
 
-def report(results: dict[str, Any]) -> str:
-    rows = results["backbones"]
-    lines = [
-        "## Image backbones on CPU (issue 7)",
-        "",
-        f"`python bench/images.py` ({results['machine']}, {results['threads']} threads, {results['date']}; "
-        f"load average {results['load_average_after']:.1f}). Synthetic {results['size']}x{results['size']} "
-        f"JPEGs, {results['crop']}x{results['crop']} crops, {CLASSES} classes, batch {results['batch']}.",
-        "",
-        "| backbone | parameters | train img/s (fine-tune all) | train img/s (frozen backbone) | "
-        "inference img/s (batch) | latency ms (batch 1, 1 thread) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for name, r in rows.items():
-        lines.append(
-            f"| {name} | {r['parameters']:,} | {r['train_images_per_s']:.1f} | {r['train_frozen_images_per_s']:.1f} "
-            f"| {r['inference_images_per_s']:.1f} | {r['latency_ms']:.1f} |"
-        )
-    lines += [
-        "",
-        f"Decoding + the published training transform: {results['data_images_per_s']:.0f} images/s per process "
-        "(one thread), so a trial needs `loader_workers` processes to keep a GPU fed, and on this CPU the model, "
-        "not the data, is the bottleneck. The tutorial's 12,468 training images at the resnet50 rate above "
-        f"would take {12468 / rows['resnet50']['train_images_per_s'] / 60:.0f} min per epoch here; it reports "
-        "about 36 s per epoch on an RTX 3080.",
-    ]
-    return "\n".join(lines)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -148,7 +118,7 @@ def main() -> None:
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args()
     if args.report_only:
-        write_section(REPORT, "images", report(json.loads(RESULTS.read_text())))
+        render_docs()
         return
     crop = 112 if args.quick else 224
     size = min(args.size, 128) if args.quick else args.size
@@ -176,9 +146,9 @@ def main() -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(RESULTS, "w") as handle:
         handle.write(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {RESULTS}")
     if not args.quick:
-        write_section(REPORT, "images", report(results))
-    print(f"wrote {RESULTS}" + ("" if args.quick else f" and {REPORT}"))
+        render_docs()
 
 
 if __name__ == "__main__":

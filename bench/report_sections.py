@@ -1,30 +1,25 @@
-"""What the benchmarks write: docs/results.md is shared by several benchmarks, each owning one section
-between HTML comment markers and rewriting only that section, so one benchmark's report never erases
-another's; results JSON files. Both are written atomically (a temp file renamed over the target)."""
+"""What the benchmarks write: their results JSON (atomically: a temp file renamed over the target). The
+markdown of docs/results.md and docs/models.md is rendered from that JSON by docs/render.py only."""
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 from har.atomic import atomic_file
 
 
-def write_section(path: Path, name: str, markdown: str) -> None:
-    start, end = f"<!-- section:{name} -->", f"<!-- /section:{name} -->"
-    block = f"{start}\n{markdown.strip()}\n{end}"
-    text = path.read_text() if path.is_file() else ""
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
-    text = (
-        pattern.sub(lambda _: block, text)
-        if pattern.search(text)
-        else f"{text.rstrip()}\n\n{block}\n".lstrip()
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(path, "w") as handle:
-        handle.write(text if text.endswith("\n") else text + "\n")
+def render_docs() -> None:
+    """Re-render docs/results.md and docs/models.md from the JSON records (docs/render.py, the one renderer)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "render.py"
+    spec = importlib.util.spec_from_file_location("docs_render", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main([])
 
 
 def save_json(path: Path, data: Any) -> None:

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import torch
 from machine import cpu_name  # bench/machine.py (this folder is on sys.path when run as a script)
-from report_sections import write_section
+from report_sections import render_docs
 from torch import nn
 
 from har.atomic import atomic_file
@@ -52,7 +52,6 @@ from har.train.loop import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "throughput.json"
-REPORT = ROOT / "docs" / "results.md"
 UCI_HAR_SHAPE = (128, 9, 6)
 UCI_HAR_TRAIN_WINDOWS = 7352
 # the published configuration of each architecture (models missing here fall back to their first preset)
@@ -767,7 +766,12 @@ def conclusions(result: dict[str, Any], args: argparse.Namespace) -> list[str]:
             f"CPUs ({chosen['why']})"
         )
     busy = result["machine"].get("contention", {})
-    measured = {k: v for k, v in result["sections"].items() if "other_cpu_pct" in v and "compile" not in k}
+    skipped = {r["spec"] for r in result["models"] if "train" not in r}  # nothing of theirs was measured
+    measured = {
+        k: v
+        for k, v in result["sections"].items()
+        if "other_cpu_pct" in v and "compile" not in k and k not in skipped
+    }
     loud = sorted(k for k, v in measured.items() if v["other_cpu_pct"] >= args.busy_pct)
     if loud:
         out.append(
@@ -821,32 +825,6 @@ def print_table(result: dict[str, Any], args: argparse.Namespace) -> None:
         print(f"- {line}")
 
 
-def markdown(result: dict[str, Any]) -> str:
-    """The throughput section of docs/results.md: the per-model table and the conclusions."""
-    settings, machine = result["settings"], result["machine"]
-    ib = settings["infer_batch"]
-    lines = [
-        "## Throughput (`bench/throughput.py`)",
-        "",
-        f"Synthetic windows of the UCI HAR shape ({settings['shape']['T']} x {settings['shape']['C']}, "
-        f"{settings['shape']['K']} classes) on this machine's CPU ({machine.get('cpus', '?')} cores), "
-        f"{result['runtime_s']:.0f} s run. Training: {settings['train']}. Latency: batch 1, one thread, median. "
-        f"Inference: batch {ib}. Regenerate: `python bench/throughput.py --compile resnet1d:wang2017 "
-        "convlstm:tutorial lstm_dense:tutorial --compile-train convlstm:tutorial` (JSON: "
-        "`bench/results/throughput.json`).",
-        "",
-        "| model | parameters | training windows/s | latency ms | inference windows/s |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    for r in result["models"]:
-        if "train" in r:
-            lines.append(
-                f"| {r['spec']} | {r['params']:,} | {r['train']['windows_per_s']:.0f} "
-                f"| {r['latency_b1']['median_ms']:.2f} | {r['inference']['windows_per_s']:.0f} |"
-            )
-    return "\n".join([*lines, "", "Conclusions (measured, generated):", "", *(f"- {c}" for c in result["conclusions"]), ""])
-
-
 def main_specs(quick: bool, only: list[str] | None) -> list[str]:
     specs = []
     for name in model_names():
@@ -893,7 +871,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rate-hz", type=float, default=50.0, help="sampling rate (real-time comparison)")
     parser.add_argument("--warm-compile-cache", action="store_true", help="reuse inductor's on-disk cache")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--report-only", action="store_true", help="rewrite the docs section from the JSON")
+    parser.add_argument(
+        "--report-only", action="store_true", help="re-render the docs from the JSON (docs/render.py)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     for key, value in (QUICK if args.quick else FULL).items():
@@ -911,7 +891,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.report_only:
-        write_section(REPORT, "throughput", markdown(json.loads(args.out.read_text())))
+        render_docs()
         return
     default_threads = torch.get_num_threads()
     before = snapshot()
@@ -1038,7 +1018,7 @@ def main(argv: list[str] | None = None) -> None:
     print_table(result, args)
     print(f"\nruntime {result['runtime_s']:.0f} s; wrote {args.out}")
     if args.out == RESULTS:
-        write_section(REPORT, "throughput", markdown(result))
+        render_docs()
 
 
 if __name__ == "__main__":

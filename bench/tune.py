@@ -3,7 +3,7 @@ orchestration overhead, and scaling from one Ray node to two.
 
     python bench/tune.py                              # all three parts, default budget
     python bench/tune.py --parts search --trials 12   # one part
-    python bench/tune.py --report-only                # rewrite the docs/results.md section from the JSON
+    python bench/tune.py --report-only                # re-render docs/results.md from the JSON
 
 Parts:
 - search: Optuna TPE + ASHA against random search without early stopping (Optuna's RandomSampler,
@@ -32,11 +32,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report_sections import save_json, write_section
+from report_sections import render_docs, save_json
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "tune.json"
-REPORT = ROOT / "docs" / "results.md"
 PUBLISHED_LSTM = 0.9165
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -185,65 +184,6 @@ def scaling_part(args, tmp: Path) -> dict[str, Any]:
     return record
 
 
-def report(results: dict[str, Any]) -> str:
-    """The tuning section of docs/results.md."""
-    lines = [
-        "## Tuning (`bench/tune.py`)",
-        "",
-        "Real UCI HAR task (raw UCI HAPT, val subjects carved from training subjects); space: `lstm` "
-        "(hidden 32-96, 1-2 layers) and `cnn_lstm:tutorial` (32/64 filters), lr 3e-4..5e-3, batch 64/128; "
-        "one CPU thread per trial. Reproduce: `python bench/tune.py` (JSON: `bench/results/tune.json`).",
-        "",
-    ]
-    search = results.get("search")
-    if search:
-        lines += [
-            f"Search, {search['trials']} trials of at most {search['max_epochs']} epochs each ({_when(search)}):",
-            "",
-            "| search | best val macro F1 | winner test accuracy | s to val accuracy >= 91.65% | epochs trained | pruned | wall s |",
-            "| --- | --- | --- | --- | --- | --- | --- |",
-        ]
-        for label in ("tpe+asha", "random"):
-            r = search[label]
-            reach = r["seconds_to_published_lstm_val_accuracy"]
-            lines.append(
-                f"| {label} | {r['best_val_macro_f1']:.4f} | {r['winner_test_accuracy']:.4f} | "
-                f"{'not reached' if reach is None else reach} | {r['epochs_trained']} | {r['pruned']} | {r['wall_seconds']} |"
-            )
-        lines.append("")
-    overhead = results.get("overhead")
-    if overhead:
-        lines += [
-            f"Orchestration overhead: study wall {overhead['study_wall_seconds']} s against "
-            f"{overhead['sum_trial_seconds']} s of trial time at concurrency {overhead['concurrency']}: "
-            f"**{100 * overhead['overhead_fraction']:.1f}%** (target < 10%; the trial time includes data "
-            f"transfer, model build, validation and per-epoch checkpoints; {_when(overhead)}).",
-            "",
-        ]
-    scaling = results.get("scaling")
-    if scaling and "2_node" in scaling:
-        one, two = scaling["1_node"], scaling["2_node"]
-        lines += [
-            f"Scaling: one local node ({one['cpus']} CPU) {one['trials_per_hour']} trials/h, two local nodes "
-            f"({two['cpus']} CPUs) {two['trials_per_hour']} trials/h: **{scaling['speedup']}x** "
-            f"({scaling['trials']} trials of at most {scaling['max_epochs']} epochs, random search, no ASHA; "
-            f"{_when(scaling)}). Both nodes share this machine's 2 cores with the Tune driver (trial "
-            "scheduling, result processing, MLflow writes) and the Ray daemons of two nodes, so the second node "
-            "cannot double the rate here; on a cluster each node brings its own cores.",
-            "",
-        ]
-    lines += [
-        "Measured on a 2-core machine; a load average well above 2 means another job shared the cores, "
-        "which makes absolute times pessimistic (comparisons within a part ran under the same load).",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def _when(part: dict[str, Any]) -> str:
-    return f"{part['date']}, load average {part['load_average_after']:.1f} after"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -253,11 +193,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--cpus-per-node", type=int, default=1)
-    parser.add_argument("--report-only", action="store_true", help="rewrite the docs/results.md section")
+    parser.add_argument(
+        "--report-only", action="store_true", help="re-render the docs from the JSON (docs/render.py)"
+    )
     args = parser.parse_args()
     if args.report_only:
-        write_section(REPORT, "tune", report(json.loads(RESULTS.read_text())))
-        print(f"wrote {REPORT}")
+        render_docs()
         return
     if not (ROOT / "data" / "prepared" / "uci_hapt" / "meta.json").is_file():
         sys.exit("prepare the data first: har data fetch uci_hapt && har data prepare uci_hapt")
@@ -276,8 +217,8 @@ def main() -> None:
             }
             RESULTS.parent.mkdir(parents=True, exist_ok=True)
             save_json(RESULTS, results)
-    write_section(REPORT, "tune", report(results))
-    print(f"wrote {RESULTS} and {REPORT}")
+    print(f"wrote {RESULTS}")
+    render_docs()
 
 
 if __name__ == "__main__":

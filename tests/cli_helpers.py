@@ -48,4 +48,3 @@ def sample_project(root: Path, dataset: str = "uci_hapt_sample") -> Path:
         proc = har("data", step, dataset, cwd=root)
         assert proc.returncode == 0, proc.stderr
     return root
-

@@ -227,7 +227,9 @@ def test_uci_har_refuses_denser_training_windows(tmp_path: Path) -> None:
     make_uci_har(tmp_path / "raw")
     window = BUILTIN["uci_har"].window.model_copy(update={"train_step": 32})
     spec = BUILTIN["uci_har"].model_copy(update={"window": window})
-    assert_prepare_fails(spec, tmp_path / "raw", tmp_path / "out", "datasets.uci_har.window.train_step", "already cut")
+    assert_prepare_fails(
+        spec, tmp_path / "raw", tmp_path / "out", "datasets.uci_har.window.train_step", "already cut"
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------

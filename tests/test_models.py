@@ -294,12 +294,16 @@ def test_window_features_match_numpy_and_scipy() -> None:
         np.testing.assert_allclose(per[c, 12:14], [smooth.min(), smooth.max()], rtol=1e-6)
         power = np.abs(np.fft.rfft(s - s.mean()))[1:] ** 2
         assert per[c, 14] == pytest.approx((power.argmax() + 1) / 64)
-        np.testing.assert_allclose(per[c, 16:], np.log1p([b.sum() for b in np.array_split(power, 8)]), rtol=1e-5)
+        np.testing.assert_allclose(
+            per[c, 16:], np.log1p([b.sum() for b in np.array_split(power, 8)]), rtol=1e-5
+        )
     triplet = out[8 * 24 :]
     for k in range(2):
         axes = w[:, 3 * k : 3 * k + 3]
         corr = np.corrcoef(axes.T)
-        np.testing.assert_allclose(triplet[3 * k : 3 * k + 3], [corr[0, 1], corr[0, 2], corr[1, 2]], rtol=1e-5)
+        np.testing.assert_allclose(
+            triplet[3 * k : 3 * k + 3], [corr[0, 1], corr[0, 2], corr[1, 2]], rtol=1e-5
+        )
         mean = axes.mean(axis=0)
         np.testing.assert_allclose(triplet[6 + 3 * k : 9 + 3 * k], mean / np.linalg.norm(mean), rtol=1e-5)
 
@@ -407,4 +411,6 @@ def test_parallel_residual_cells_all_read_the_block_input() -> None:
     x = torch.randn(2, 16, 3)
     block = model.blocks[0]
     expected = block[0](x) + block[1](x)
-    assert torch.allclose(model.head.weight @ expected[:, -1].T + model.head.bias[:, None], model(x).T, atol=1e-6)
+    assert torch.allclose(
+        model.head.weight @ expected[:, -1].T + model.head.bias[:, None], model(x).T, atol=1e-6
+    )

@@ -219,7 +219,9 @@ def test_weight_average_is_validated_selected_and_kept(data: TrainData) -> None:
     )  # fmt: skip
     best = states[result.best_epoch]
     averaged = {k.removeprefix("module."): v for k, v in best["averaged"].items() if k != "n_averaged"}
-    assert int(best["averaged"]["n_averaged"]) == result.best_epoch * math.ceil(len(data.splits["train"][1]) / 64)
+    assert int(best["averaged"]["n_averaged"]) == result.best_epoch * math.ceil(
+        len(data.splits["train"][1]) / 64
+    )
     for key, value in result.state_dict.items():  # the kept weights are the average, not the raw weights
         assert torch.equal(value, averaged[key])
     assert any(not torch.equal(best["model"][k], averaged[k]) for k in averaged)
@@ -312,7 +314,9 @@ def test_l2_can_leave_biases_out(data: TrainData) -> None:
         torch.manual_seed(0)
         model = build("lstm", 9, 6, 128, **SMALL)
         biases = sum(float((p.detach() ** 2).sum()) for p in model.parameters() if p.ndim < 2)
-        cfg = TrainConfig(max_epochs=1, lr=1e-12, l2=0.1, l2_skip_biases=skip, seed=5, batch_size=64, num_threads=1)
+        cfg = TrainConfig(
+            max_epochs=1, lr=1e-12, l2=0.1, l2_skip_biases=skip, seed=5, batch_size=64, num_threads=1
+        )
         losses[skip] = fit(model, train, val, data.classes, cfg).history[0]["train/loss"]
     assert biases > 0
     assert losses[False] - losses[True] == pytest.approx(0.1 * biases / 2, rel=1e-3)
@@ -335,7 +339,9 @@ def test_keep_last_trains_every_epoch_and_keeps_the_final_weights(data: TrainDat
     (best, _, _), (last, final_state, kept) = finals
     assert len(last.history) == 4 and last.best_epoch == 4 and not last.stopped_early  # patience ignored
     assert all(torch.equal(final_state[k], kept[k]) for k in kept)
-    assert best.best_epoch == max(range(1, len(best.history) + 1), key=lambda e: best.history[e - 1]["val/macro_f1"])
+    assert best.best_epoch == max(
+        range(1, len(best.history) + 1), key=lambda e: best.history[e - 1]["val/macro_f1"]
+    )
 
 
 def test_rmsprop_runs(data: TrainData) -> None:

@@ -43,7 +43,9 @@ def test_dense_training_windows_leave_validation_and_test_untouched(project: Pat
         x_plain, y_plain = plain.splits[split]
         x_dense, y_dense = dense.splits[split]
         assert np.array_equal(y_plain, y_dense)
-        np.testing.assert_allclose(x_plain * plain.std + plain.mean, x_dense * dense.std + dense.mean, atol=1e-4)
+        np.testing.assert_allclose(
+            x_plain * plain.std + plain.mean, x_dense * dense.std + dense.mean, atol=1e-4
+        )
     n_plain, n_dense = len(plain.splits["train"][1]), len(dense.splits["train"][1])
     assert 3.5 * n_plain < n_dense < 4 * n_plain  # about 4x (fewer where a segment ends)
     info = har("data", "info", DATASET, cwd=project)

@@ -461,7 +461,10 @@ def test_multi_objective_search_and_pareto_front(tmp_path: Path) -> None:
     (tmp_path / "m.yaml").write_text(yaml.safe_dump({**TINY, "objectives": [{"metric": "latency_ms"}]}))
     spec = load_study(str(tmp_path / "m.yaml"), REPO / "params.yaml")
     optuna_search = searcher(spec)
-    assert optuna_search.metric == ["best/val/macro_f1", "latency_ms"] and optuna_search.mode == ["max", "min"]
+    assert optuna_search.metric == ["best/val/macro_f1", "latency_ms"] and optuna_search.mode == [
+        "max",
+        "min",
+    ]
     points = [(0.90, 5.0), (0.85, 1.0), (0.80, 2.0), (0.95, 9.0), (0.90, 6.0)]
     results = [
         SimpleNamespace(

@@ -1,6 +1,6 @@
 """``har cv``: leave-subjects-out cross-validation of one configuration (``har.train.crossval``).
 
-Registered in ``har/cli.py``; torch loads only when the command runs.
+Registered in ``har/cli/__init__.py``; the library (and torch) load only when the command runs.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def cv_cmd(
         typer.Option(
             "--probs-out",
             help="Also write every held-out window's class probabilities, label, subject and fold as a .npz "
-            "(to score an ensemble of configurations on the same windows: bench/crossval.py round 10).",
+            "(to score an ensemble of configurations on exactly the same windows).",
         ),
     ] = None,
     device: DeviceOpt = "auto",

@@ -1,4 +1,8 @@
-"""``har data``: the dataset registry, fetching, preparing and inspecting datasets."""
+"""``har data``: the dataset registry, fetching, preparing and inspecting datasets.
+
+Each command imports the library it calls inside its function body: ``har --help`` loads only typer
+and rich (see ``har/cli/__init__.py``).
+"""
 
 from __future__ import annotations
 

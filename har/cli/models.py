@@ -1,4 +1,8 @@
-"""``har models``: the model zoo (architectures, presets) and the registry of champions."""
+"""``har models``: the model zoo (architectures, presets) and the registry of champions.
+
+Each command imports the library it calls inside its function body: ``har --help`` loads only typer
+and rich (see ``har/cli/__init__.py``).
+"""
 
 from __future__ import annotations
 

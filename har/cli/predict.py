@@ -1,4 +1,4 @@
-"""``har predict``: the typer command over ``har.predict.sensors`` (registered in ``har/cli.py``).
+"""``har predict``: the typer command over ``har.predict.sensors`` (registered in ``har/cli/__init__.py``).
 
 Only typer and rich are imported here; torch and pandas load when the command runs, so ``har --help``
 stays fast.

@@ -1,5 +1,9 @@
 """``har report`` and ``har plots-template``: a study's HTML / Markdown report and the offline
-``dvc plots show`` template."""
+``dvc plots show`` template.
+
+Each command imports the library it calls inside its function body: ``har --help`` loads only typer
+and rich (see ``har/cli/__init__.py``).
+"""
 
 from __future__ import annotations
 

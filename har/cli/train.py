@@ -1,4 +1,8 @@
-"""``har train`` and ``har evaluate``: one training run, and scoring checkpoints or repeated runs."""
+"""``har train`` and ``har evaluate``: one training run, and scoring checkpoints or repeated runs.
+
+Each command imports the library it calls inside its function body: ``har --help`` loads only typer
+and rich (see ``har/cli/__init__.py``).
+"""
 
 from __future__ import annotations
 

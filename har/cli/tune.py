@@ -1,4 +1,8 @@
-"""``har tune``: run a study (a Ray Tune + Optuna search per sensor permutation)."""
+"""``har tune``: run a study (a Ray Tune + Optuna search per sensor permutation).
+
+Each command imports the library it calls inside its function body: ``har --help`` loads only typer
+and rich (see ``har/cli/__init__.py``).
+"""
 
 from __future__ import annotations
 

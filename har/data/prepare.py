@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from har import __version__
 from har.atomic import atomic_dir
 from har.data.formats import reader
+from har.data.prepare_images import prepare_images
 from har.data.prepared import EXTRA_FILE
 from har.data.spec import DatasetSpec
 from har.data.splits import assign_split
@@ -59,8 +60,6 @@ def prepare(
 ) -> Path:
     """Read, window, split and normalise one dataset; write it atomically to ``out_dir/<name>``."""
     if spec.kind == "images":
-        from har.data.prepare_images import prepare_images
-
         return prepare_images(spec, raw_root, out_dir, params_path, progress)
     if not raw_root.is_dir():
         raise BadInput(f"{raw_root}: not found; run 'har data fetch {spec.name}' first")

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from har.data.formats.custom import load_custom_spec
 from har.data.spec import DatasetSpec, Source, SplitSpec, WindowSpec
 from har.errors import BadInput, validation_message
 
@@ -266,7 +267,9 @@ def _builtin() -> dict[str, DatasetSpec]:
         channels=list(IMAGE_GROUPS["rgb"]),
         groups=IMAGE_GROUPS,
         classes=sorted(WORKOUT_CLASSES),
-        split=SplitSpec(rule="stratified random split by class: 80% train, 10% validation, 10% test (seeded)"),
+        split=SplitSpec(
+            rule="stratified random split by class: 80% train, 10% validation, 10% test (seeded)"
+        ),
         options={"size": 256, "crop": 224, "val_fraction": 0.1, "test_fraction": 0.1, "seed": 0},
         notes="Almost all images are frames of videos, so neighbouring frames are near-duplicates and a random "
         "split leaks them across train and test: read test accuracy as an upper bound (the tutorial used a "
@@ -329,8 +332,6 @@ def resolve(name: str, params_path: Path = Path("params.yaml")) -> DatasetSpec:
     if overrides.get("format") == "image_folder":
         return _custom_images(name, overrides, params_path)
     if overrides.get("format") == "custom":
-        from har.data.formats.custom import load_custom_spec
-
         return load_custom_spec(name, overrides, params_path)
     known = ", ".join(dataset_names(params))
     raise BadInput(
@@ -363,7 +364,9 @@ def _custom_images(name: str, entry: dict[str, Any], params_path: Path) -> Datas
             channels=list(IMAGE_GROUPS["rgb"]),
             groups=IMAGE_GROUPS,
             classes=list(entry.get("classes") or []),
-            split=SplitSpec(rule="stratified random split by class (options.val_fraction, test_fraction, seed)"),
+            split=SplitSpec(
+                rule="stratified random split by class (options.val_fraction, test_fraction, seed)"
+            ),
             options=dict(entry.get("options") or {}),
         )
     except ValidationError as exc:

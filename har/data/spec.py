@@ -50,7 +50,9 @@ class WindowSpec(_Strict):
     @model_validator(mode="after")
     def _train_step_divides_step(self) -> WindowSpec:
         if self.train_step is not None and (self.train_step > self.step or self.step % self.train_step):
-            raise ValueError(f"train_step {self.train_step} must divide step {self.step} (e.g. {self.step // 2})")
+            raise ValueError(
+                f"train_step {self.train_step} must divide step {self.step} (e.g. {self.step // 2})"
+            )
         return self
 
 

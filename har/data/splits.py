@@ -57,7 +57,10 @@ def assign_split(windows: Windows, spec: SplitSpec) -> Split:
         "windows": {"train": int((keep & ~test & ~extra).sum()), "test": int((keep & test & ~extra).sum())},
     }
     if windows.extra is not None:  # the denser training-only windows (WindowSpec.train_step)
-        info["extra_windows"] = {"train": int((keep & ~test & extra).sum()), "test": int((keep & test & extra).sum())}
+        info["extra_windows"] = {
+            "train": int((keep & ~test & extra).sum()),
+            "test": int((keep & test & extra).sum()),
+        }
     if dropped:
         info["dropped_subjects"] = dropped
     return Split(keep=keep, test=test, info=info)

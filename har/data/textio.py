@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 from pathlib import Path
 
@@ -22,8 +23,6 @@ def find_file(root: Path, relpath: str) -> Path:
 def read_bytes(path: Path) -> bytes:
     """File content, gunzipped when the name ends in .gz."""
     if path.suffix == ".gz":
-        import gzip
-
         try:
             return gzip.decompress(path.read_bytes())
         except (OSError, EOFError) as exc:

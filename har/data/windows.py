@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
 from har.data.spec import WindowSpec
@@ -148,7 +149,6 @@ def fill_gaps(
             f"{source}: channel {empty[0]!r} has no value at all ({len(empty)} such channel(s)); "
             "remove the channel or fix the recording"
         )
-    import pandas as pd
 
     filled = pd.DataFrame(signals).interpolate(limit_direction="both").fillna(0.0).to_numpy()
     return filled, empty

@@ -14,6 +14,7 @@ from torch import nn
 
 from har.errors import BadInput
 from har.models.registry import Preset, register
+from har.models.same_conv import SameConv1d
 
 SOURCE = (
     "CNN-ResBiGRU MyoGym notebook (seeds/cnn-resbigru-myogym-notebook); Mekruksavanich & Jitpattanakul 2024"
@@ -77,7 +78,7 @@ class CNNResBiGRU(nn.Module):
     ) -> None:  # fmt: skip
         super().__init__()
         self.conv = nn.Sequential(
-            nn.Conv1d(n_channels, filters, kernel, padding="same"),
+            SameConv1d(n_channels, filters, kernel),
             nn.BatchNorm1d(filters),
             nn.MaxPool1d(3, stride=1, padding=1),
             nn.Dropout(dropout),

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from har.models.registry import Preset, register
+from har.models.same_conv import SameConv1d
 from har.models.subsequences import sub_length, sub_sequences
 
 PRESETS = (
@@ -34,7 +35,7 @@ class ConvLSTMCell(nn.Module):
         super().__init__()
         self.filters = filters
         self.input_conv = nn.Conv1d(in_channels, 4 * filters, kernel)  # valid
-        self.state_conv = nn.Conv1d(filters, 4 * filters, kernel, padding="same", bias=False)
+        self.state_conv = SameConv1d(filters, 4 * filters, kernel, bias=False)
 
     def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None):
         gates_x = self.input_conv(x)  # [B, 4F, L']

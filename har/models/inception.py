@@ -6,7 +6,7 @@ three parallel convolutions of different lengths (32 filters each) plus a max-po
 concatenated (128 channels), BatchNorm, ReLU. A residual shortcut (1x1 conv + BatchNorm) every three
 modules, global average pooling, a linear classifier. The paper's kernels are 40, 20 and 10 samples;
 here they are 39, 19 and 9 so that "same" padding is symmetric. The paper ensembles five such networks;
-one network is one model here (a seed ensemble is ``bench/ensemble.py``).
+one network is one model here (a seed ensemble is ``har evaluate A B C``: the mean of their probabilities).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from torch import nn
 from har.errors import BadInput
 from har.models.recipes import POOLED_STATS_TRAIN
 from har.models.registry import Preset, register
+from har.models.same_conv import SameConv1d
 from har.models.window_stats import with_window_stats
 
 PRESETS = (
@@ -56,7 +57,7 @@ class InceptionModule(nn.Module):
         squeeze = bottleneck > 0 and c_in > 1
         self.bottleneck = nn.Conv1d(c_in, bottleneck, 1, bias=False) if squeeze else nn.Identity()
         width = bottleneck if squeeze else c_in
-        self.convs = nn.ModuleList(nn.Conv1d(width, filters, k, padding="same", bias=False) for k in kernels)
+        self.convs = nn.ModuleList(SameConv1d(width, filters, k, bias=False) for k in kernels)
         self.pool_branch = nn.Sequential(
             nn.MaxPool1d(3, stride=1, padding=1), nn.Conv1d(c_in, filters, 1, bias=False)
         )

@@ -28,9 +28,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from har.errors import BadInput
 from har.models.registry import Preset, register
 
-SOURCE = "Zhao, Yang, Chevalier, Gong 2017, arXiv:1708.08989; HAR-stacked-residual-bidir-LSTMs README and code"
+SOURCE = (
+    "Zhao, Yang, Chevalier, Gong 2017, arXiv:1708.08989; HAR-stacked-residual-bidir-LSTMs README and code"
+)
 TRAIN = {
     "lr": 0.001,
     "l2": 0.005,
@@ -51,7 +54,9 @@ def _preset(name: str, stacked: int, residual: int, published: str = "", code: b
         hparams={"n_stacked": stacked, "n_residual": residual, "hidden": 28, "bidirectional": True}
         | (CODE if code else {}),
         train={**TRAIN, "l2_skip_biases": True} if code else dict(TRAIN),
-        source=SOURCE if code else SOURCE + " (the README's reading: chained residuals, ReLU dense reduction)",
+        source=SOURCE
+        if code
+        else SOURCE + " (the README's reading: chained residuals, ReLU dense reduction)",
         published=published,
     )
 
@@ -100,9 +105,9 @@ class SplitCell(nn.Module):
     def __init__(self, n_in: int, hidden: int, bidirectional: bool) -> None:
         super().__init__()
         if bidirectional and hidden % 2:
-            from har.errors import BadInput
-
-            raise BadInput(f"res_bilstm: cell='split' halves hidden between the directions; hidden {hidden} is odd")
+            raise BadInput(
+                f"res_bilstm: cell='split' halves hidden between the directions; hidden {hidden} is odd"
+            )
         units = hidden // 2 if bidirectional else hidden
         self.directions = nn.ModuleList(
             Direction(n_in, units, backward) for backward in ((False, True) if bidirectional else (False,))
@@ -142,14 +147,18 @@ class ResidualBiLSTM(nn.Module):
         self.split = cell == "split"
         self.parallel = residual == "parallel"
         # the README reading projects the input once; the code's split cells project it themselves
-        self.project = nn.Identity() if self.split else nn.Sequential(nn.Linear(n_channels, hidden), nn.ReLU())
+        self.project = (
+            nn.Identity() if self.split else nn.Sequential(nn.Linear(n_channels, hidden), nn.ReLU())
+        )
 
         def make(block: int) -> nn.Module:
             if self.split:
                 return SplitCell(n_channels if block == 0 else hidden, hidden, bidirectional)
             return BiCell(hidden, bidirectional)
 
-        self.blocks = nn.ModuleList(nn.ModuleList(make(b) for _ in range(n_residual)) for b in range(n_stacked))
+        self.blocks = nn.ModuleList(
+            nn.ModuleList(make(b) for _ in range(n_residual)) for b in range(n_stacked)
+        )
         self.norms = nn.ModuleList(_norm(norm, hidden, window) for _ in range(n_stacked))
         self.input_dropout = nn.Dropout(input_dropout)
         self.dropout = nn.Dropout(dropout)
@@ -203,7 +212,6 @@ def build_res_bilstm(
     relu_logits: bool = False,
     init: str = "torch",
 ) -> nn.Module:
-    from har.errors import BadInput
 
     for key, value, allowed in (
         ("norm", norm, ("batch", "layer", "time", "none")),
@@ -212,7 +220,9 @@ def build_res_bilstm(
         ("init", init, ("torch", "reference")),
     ):
         if value not in allowed:
-            raise BadInput(f"res_bilstm: {key} must be {', '.join(allowed[:-1])} or {allowed[-1]}, got {value!r}")
+            raise BadInput(
+                f"res_bilstm: {key} must be {', '.join(allowed[:-1])} or {allowed[-1]}, got {value!r}"
+            )
     model = ResidualBiLSTM(n_channels, n_classes, window, hidden, n_stacked, n_residual, bidirectional, dropout,
                            norm, cell, residual, input_dropout, relu_logits)  # fmt: skip
     if init == "reference":

@@ -12,6 +12,7 @@ from torch import nn
 
 from har.models.recipes import POOLED_STATS_TRAIN
 from har.models.registry import Preset, register
+from har.models.same_conv import SameConv1d
 from har.models.window_stats import check_triplets, feature_count, window_features, with_window_stats
 
 POOLED_STATS = {
@@ -73,7 +74,7 @@ class ResidualBlock(nn.Module):
         layers: list[nn.Module] = []
         for i, k in enumerate(kernels):
             layers += [
-                nn.Conv1d(c_in if i == 0 else c_out, c_out, k, padding="same", bias=False),
+                SameConv1d(c_in if i == 0 else c_out, c_out, k, bias=False),
                 nn.BatchNorm1d(c_out),
             ]
             if i < len(kernels) - 1:

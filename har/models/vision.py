@@ -3,16 +3,18 @@
 
 ``fine_tune=True`` trains every layer (the tutorial's ``--fine-tune``); ``False`` freezes the backbone
 and trains only the new classifier. ``weights`` is a local ``.pth`` file or an https URL with
-``weights_sha256`` (see :mod:`har.train.pretrained`); without it the network starts from random weights and
+``weights_sha256`` (see :mod:`har.models.pretrained`); without it the network starts from random weights and
 says so. Input: [B, 3, H, W] normalised with the ImageNet statistics; ``window`` is the crop size.
 """
 
 from __future__ import annotations
 
+import torchvision
 from torch import nn
 
 from har.errors import BadInput
-from har.models.registry import Preset, register
+from har.models.pretrained import load_pretrained, resolve_weights
+from har.models.registry import Preset, entry, register
 
 INIT_ONLY = ("weights", "weights_sha256")
 TUTORIAL = "DebuggerCafe, Workout Recognition using CNN and Deep Learning (ResNet-50 fine-tuned)"
@@ -38,7 +40,6 @@ RESNET50_PRESETS = (
 
 def _backbone(name: str, n_channels: int, n_classes: int, fine_tune: bool, weights: str | None,
               weights_sha256: str | None, dropout: float) -> nn.Module:  # fmt: skip
-    import torchvision
 
     if n_channels != 3:
         raise BadInput(
@@ -56,8 +57,6 @@ def _backbone(name: str, n_channels: int, n_classes: int, fine_tune: bool, weigh
         if dropout:
             model.classifier[-2] = nn.Dropout(dropout)
     if weights:
-        from har.train.pretrained import load_pretrained, resolve_weights
-
         load_pretrained(model, resolve_weights(weights, weights_sha256), head)
     elif weights_sha256:
         raise BadInput(f"model {name!r}: weights_sha256 given without weights; give the file or URL too")
@@ -69,7 +68,6 @@ def _backbone(name: str, n_channels: int, n_classes: int, fine_tune: bool, weigh
 
 def scratch_note(model: str, hparams: dict) -> str | None:
     """What to tell the user when an image backbone will train without pretrained weights."""
-    from har.models.registry import entry
 
     if entry(model).inputs != "images" or hparams.get("weights"):
         return None

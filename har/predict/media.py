@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,25 +20,26 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
+from PIL import Image
+from scipy.ndimage import uniform_filter1d
 
 from har.atomic import atomic_file
 from har.data.formats.image_folder import IMAGE_SUFFIXES, open_rgb, squash
 from har.errors import BadInput
 from har.metrics import softmax
+from har.predict.model import load_model
 from har.predict.output import STDOUT, output_kind
+from har.train.images import transform
+
+# OpenCV with FFmpeg's and its own console logging off (errors reach the user as one line); read when cv2 loads
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+import cv2
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 VIDEO_CODECS = {".avi": "MJPG"}  # everything else: mp4v
 BATCH = 32
-
-
-def _cv2():
-    """OpenCV, with FFmpeg's and its own console logging off (errors reach the user as one line)."""
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET; read when cv2 loads
-    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
-    import cv2
-
-    return cv2
 
 
 def media_kind(path: Path) -> str:
@@ -73,7 +75,6 @@ class Video:
     """Frames of a video file as RGB arrays, with its rate and size (OpenCV)."""
 
     def __init__(self, path: Path):
-        cv2 = _cv2()
 
         self.path = path
         capture = cv2.VideoCapture(str(path))
@@ -88,7 +89,6 @@ class Video:
             raise BadInput(f"--input {path}: the video has no readable frame")
 
     def frames(self) -> Iterator[np.ndarray]:
-        cv2 = _cv2()
 
         capture = cv2.VideoCapture(str(self.path))
         try:
@@ -105,7 +105,6 @@ class Classifier:
     """A checkpoint's image model with its validation transform."""
 
     def __init__(self, model: Any, info: dict[str, Any]):
-        from har.train.images import transform
 
         image = info.get("image") or {}
         self.model, self.info = model, info
@@ -114,8 +113,6 @@ class Classifier:
 
     def probabilities(self, images: list[np.ndarray]) -> np.ndarray:
         """Class probabilities [N, K] of RGB uint8 images of any size."""
-        import torch
-        from PIL import Image
 
         if not images:
             return np.empty((0, len(self.info["classes"])))
@@ -133,7 +130,6 @@ def smooth_probabilities(probabilities: np.ndarray, frames: int) -> np.ndarray:
     """Probabilities averaged over ``frames`` neighbouring frames (centred; edges repeat)."""
     if frames <= 1 or len(probabilities) < 2:
         return probabilities
-    from scipy.ndimage import uniform_filter1d
 
     return uniform_filter1d(probabilities, size=frames, axis=0, mode="nearest")
 
@@ -212,8 +208,6 @@ def default_output(path: Path) -> Path:
 def write_table(pred: MediaPredictions, output: Path | str) -> None:
     kind = output_kind(output)
     if str(output) == STDOUT:
-        import sys
-
         pred.frame().to_csv(sys.stdout, index=False)
         return
     with atomic_file(Path(output), "w") as handle:
@@ -229,7 +223,6 @@ def write_table(pred: MediaPredictions, output: Path | str) -> None:
 
 def write_annotated(pred: MediaPredictions, source: Path, target: Path) -> int:
     """The input video with the smoothed label and its probability drawn on each frame; returns frames."""
-    cv2 = _cv2()
 
     video = Video(source)
     suffix = target.suffix.lower()
@@ -276,7 +269,6 @@ def predict_media_file(
     device: str = "cpu",
 ) -> tuple[MediaPredictions, Path | str]:
     """``har predict`` for an image model: check everything, classify, write the table (and video)."""
-    from har.predict.model import load_model
 
     input_path = Path(input_path)
     kind = media_kind(input_path)

@@ -1,4 +1,5 @@
-"""TODO"""
+"""The model ``har predict`` applies: a checkpoint folder, or a registered model (``NAME@champion``,
+``NAME/3``) downloaded from the MLflow registry; its ``checkpoint.json`` checked before loading."""
 
 from __future__ import annotations
 
@@ -67,5 +68,3 @@ def load_model(folder: Path, device: str = "cpu") -> tuple[Any, dict[str, Any]]:
     model, info = load_checkpoint(folder, map_location=pick_device(device))
     _check_info(info, folder)
     return model, info
-
-

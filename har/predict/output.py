@@ -1,4 +1,5 @@
-"""TODO"""
+"""What ``har predict`` writes: one row per window (label, class probabilities) as CSV or JSON, to a
+file (atomically) or to standard output."""
 
 from __future__ import annotations
 
@@ -99,5 +100,3 @@ def write_predictions(pred: Predictions, output: Path | str) -> None:
             handle.write(to_json(pred))
         else:
             pred.frame().to_csv(handle, index=False)
-
-

@@ -1,4 +1,5 @@
-"""TODO"""
+"""A raw recording as the checkpoint's channels: a CSV or Parquet table read and checked (columns, numbers,
+sampling rate), and for UCI HAPT the raw acc/gyro columns filtered as ``har data prepare`` filters them."""
 
 from __future__ import annotations
 
@@ -142,8 +143,6 @@ def reader_options(info: dict[str, Any], params_path: Path | str = "params.yaml"
     ``reader_options`` if it records them, else ``params.yaml`` ``datasets.<name>.options`` (defaults)."""
 
     if "reader_options" in info:
-
-
         try:
             return uci_hapt.Options.model_validate(info["reader_options"])
         except ValidationError as exc:
@@ -220,5 +219,3 @@ def recording_signals(
 
 def _short(names: list[str], n: int = 9) -> str:
     return ", ".join(names) if len(names) <= n else ", ".join(names[:n]) + f", ... ({len(names)} in all)"
-
-

@@ -11,7 +11,7 @@ input forms are accepted:
 The rate is checked, never changed: an optional ``time``/``timestamp`` column (seconds) or ``--rate``
 must agree with the checkpoint's rate within 2%. Windows of the checkpoint's length (step: half a
 window by default) are normalised with the checkpoint's statistics and classified; every window gets a
-label and one probability per class. Nothing here knows about typer; ``har/predict_cli.py`` is the command.
+label and one probability per class. Nothing here knows about typer; ``har/cli/predict.py`` is the command.
 """
 
 from __future__ import annotations
@@ -35,47 +35,7 @@ from har.train.loop import predict_logits
 CHUNK = 4096  # windows normalised and classified at a time (bounds memory for small steps)
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 # ---------------------------------------------------------------- windows and predictions
-
-
 
 
 def window_starts(n_samples: int, window: int, step: int) -> np.ndarray:
@@ -106,7 +66,6 @@ def predict_signals(
         return ((X - mean) / std).astype(np.float32)
 
     if adapt:  # every window at once: the statistics are the recording's, not one chunk's
-
         check_adaptable(model, info["model"])
         X = np.concatenate([chunk(i) for i in range(0, len(starts), CHUNK)])
         all_logits = predict_logits(adapt_batchnorm(model, X), X)
@@ -122,19 +81,6 @@ def predict_signals(
         labels=all_logits.argmax(axis=1),
         probabilities=softmax(all_logits),
     )
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 # ---------------------------------------------------------------- end to end
@@ -179,7 +125,6 @@ def predict_file(
     folders = members or [folder]
     infos = [read_info(f) for f in folders]
     if len(folders) > 1:
-
         check_same_data(folders, infos)
     info = infos[0]
     table = read_table(input_path)

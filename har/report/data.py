@@ -1,5 +1,5 @@
 """What a study report shows, read from MLflow: trials per permutation, repeats grouped, winners,
-champions. No plotting or HTML here (har/report.py renders)."""
+champions. No plotting or HTML here (har/report/render.py renders)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlflow.exceptions import MlflowException
-
 from har.errors import BadInput
-from har.tracking.registry import model_name
+from har.tracking.registry import champion_version, model_name
+from har.tracking.store import all_runs
 
 SEED_PARAM = "train.seed"
 
@@ -125,7 +124,7 @@ def collect(
         raise BadInput(
             f"study {study!r}: no MLflow experiment of that name at {tracking_uri}; run 'har tune --study {study}' first"
         )
-    runs = _all_runs(client, experiment.experiment_id)
+    runs = all_runs(client, experiment.experiment_id)
     parents = {r.info.run_id: r for r in runs if r.data.tags.get("har.role") == "parent"}
     if study_run:
         parents = {k: r for k, r in parents.items() if r.data.tags.get("har.study_run") == study_run}
@@ -189,16 +188,6 @@ def collect(
     )
 
 
-def _all_runs(client, experiment_id: str) -> list:
-    runs, token = [], None
-    while True:
-        page = client.search_runs([experiment_id], max_results=1000, page_token=token)
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
-
-
 def _ordered(parents: dict[str, Any]) -> list[str]:
     """Permutations in the order the study ran them (the oldest parent run first)."""
     seen: dict[str, int] = {}
@@ -208,9 +197,7 @@ def _ordered(parents: dict[str, Any]) -> list[str]:
 
 
 def _champion(client, name: str) -> Champion | None:
-
-    try:
-        version = client.get_model_version_by_alias(name, "champion")
-    except MlflowException:
+    version = champion_version(client, name)
+    if version is None:
         return None
     return Champion(name, str(version.version), version.run_id or "", dict(version.tags))

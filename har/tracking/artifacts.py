@@ -1,4 +1,5 @@
-"""TODO"""
+"""The winner's artifacts on its MLflow run: test metrics, confusion matrix, learning curves,
+classification report, the har-lab checkpoint and the ``mlflow.pytorch`` model."""
 
 from __future__ import annotations
 
@@ -33,7 +34,6 @@ def log_winner(
     """Test metrics, confusion matrix, learning curves, classification report, the har-lab checkpoint
     and the ``mlflow.pytorch`` model (signature + input example) on the winner's run. Returns the
     logged model's URI."""
-
 
     classes = info["classes"]
     log_metrics(client, run_id, scalars(test), step=info.get("best_epoch", 0))
@@ -84,9 +84,3 @@ def classification_report_text(test: dict[str, Any], classes: list[str]) -> str:
     for key in ("test/accuracy", "test/macro_f1", "test/weighted_f1"):
         lines.append(f"{key:<{width}}{test[key]:.4f}")
     return "\n".join(lines) + "\n"
-
-
-
-
-
-

@@ -1,4 +1,6 @@
-"""TODO"""
+"""The MLflow model registry: one model ``har-<dataset>-<permutation>``, a version per winner, and a
+``champion`` alias that moves only when a new version wins on the same test split; downloading a
+registered version's checkpoint back (``har predict``)."""
 
 from __future__ import annotations
 
@@ -162,3 +164,9 @@ def download_checkpoint(ref: str, tracking_uri: str | None = None, client=None) 
     return cache / CHECKPOINT_DIR
 
 
+def champion_version(client, name: str):
+    """The version ``name@champion`` points at, or None (no such model, or no champion yet)."""
+    try:
+        return client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None

@@ -1,6 +1,5 @@
-"""MLflow: one experiment per study, a parent run per sensor permutation, a child run per trial;
-the winner's test evaluation and artifacts; the registry (``har-<dataset>-<permutation>``) with a
-``champion`` alias that moves only when a new version wins on the same test split.
+"""The MLflow tracking store: connection (a SQLite database is created once, here), the study's
+experiment, parent and child runs, batched metric and parameter writes.
 
 Only the tuner's driver writes here (trials report to Ray), so SQLite is safe and workers need no
 access to the tracking server.
@@ -77,8 +76,6 @@ def wait_for_tracking(client, uri: str, seconds: float | None = None) -> None:
             time.sleep(2)
 
 
-
-
 # the MLflow 3 UI opens an experiment of this kind on its training runs (not the GenAI overview)
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 
@@ -136,7 +133,6 @@ def last_step(client, run_id: str, key: str) -> int:
 
 def log_metrics(client, run_id: str, metrics: dict[str, float], step: int) -> None:
 
-
     now = int(time.time() * 1000)
     batch = [Metric(k, float(v), now, step) for k, v in metrics.items()]
     for i in range(0, len(batch), 900):  # the server's batch limit is 1000
@@ -181,17 +177,12 @@ def git_commit() -> str:
         return "unknown"
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
+def all_runs(client, experiment_id: str) -> list:
+    """Every run of the experiment, page by page."""
+    runs, token = [], None
+    while True:
+        page = client.search_runs([experiment_id], max_results=1000, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs

@@ -26,7 +26,7 @@ from har.tracking.store import (
     parent_run,
     wait_for_tracking,
 )
-from har.tracking.trial_logger import TrialLogger
+from har.tracking.trial_logger import Describe, TrialLogger
 
 
 @dataclass
@@ -85,7 +85,9 @@ class StudyTracker:
                 )
         return None
 
-    def start_permutation(self, tags: dict[str, str], run_name: str, params: dict[str, Any]) -> PermutationRun:
+    def start_permutation(
+        self, tags: dict[str, str], run_name: str, params: dict[str, Any]
+    ) -> PermutationRun:
         """The permutation's parent run (reused on resume), with the search's settings as params."""
         parent_id = parent_run(self.client, self.experiment_id, tags, run_name=run_name)
         log_params(self.client, parent_id, params)
@@ -100,9 +102,10 @@ class PermutationRun:
         self.client = tracker.client
         self.parent_id = parent_id
 
-    def trial_logger(self, study, total: int) -> TrialLogger:
+    def trial_logger(self, describe: Describe, objective_key: str, max_epochs: int) -> TrialLogger:
+        """The Tune callback that mirrors this permutation's trials into child runs."""
         t = self.tracker
-        return TrialLogger(t.uri, t.experiment_id, self.parent_id, study, total)
+        return TrialLogger(t.uri, t.experiment_id, self.parent_id, describe, objective_key, max_epochs)
 
     def close_trials(self, failed: BaseException | None = None) -> None:
         """After Tune returns or raises: children still RUNNING become KILLED (tag ``interrupted``); when

@@ -1,10 +1,12 @@
-"""TODO"""
+"""The driver's Tune callback that mirrors every trial into an MLflow child run (trials never touch
+MLflow themselves), with a delivery queue that survives a tracking server going away."""
 
 from __future__ import annotations
 
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ray.tune import Callback
@@ -18,8 +20,6 @@ from har.tracking.store import (
     log_metrics,
     log_params,
 )
-from har.tune.progress import trial_error_text, trial_outcome
-from har.tune.study import StudySpec, TrialSetup
 
 LOGGED_KEYS = (
     "train/loss",
@@ -40,6 +40,10 @@ LOGGED_KEYS = (
 
 
 # -- the driver's MLflow writer -----------------------------------------------------------------
+# a trial's config -> (run name, tags, params) of its child run; picklable (Tune stores the callback)
+Describe = Callable[[dict[str, Any]], tuple[str, dict[str, str], dict[str, Any]]]
+
+
 class TrialLogger(Callback):
     """Mirrors trials into MLflow child runs of the permutation's parent run.
 
@@ -54,12 +58,14 @@ class TrialLogger(Callback):
     RETRY_SECONDS = float(os.environ.get("HAR_TRACKING_RETRY_SECONDS", "10"))
     FINAL_WAIT_SECONDS = float(os.environ.get("HAR_TRACKING_FINAL_WAIT", "60"))
 
-    def __init__(self, tracking_uri: str, experiment_id: str, parent_id: str, study: StudySpec, total: int):
+    def __init__(self, tracking_uri: str, experiment_id: str, parent_id: str, describe: Describe,
+                 objective_key: str, max_epochs: int):  # fmt: skip
         self.tracking_uri = tracking_uri
         self.experiment_id = experiment_id
         self.parent_id = parent_id
-        self.study = study
-        self.total = total
+        self.describe = describe
+        self.objective_key = objective_key
+        self.max_epochs = max_epochs
         self._reset()
 
     def _reset(self) -> None:
@@ -84,7 +90,6 @@ class TrialLogger(Callback):
     @property
     def client(self):
         if self._client is None:
-
             self._client = connect(self.tracking_uri)
         return self._client
 
@@ -177,19 +182,15 @@ class TrialLogger(Callback):
             if found[0].info.status != "RUNNING":
                 self.client.update_run(run_id, status="RUNNING")
         else:
-            setup = self.study.decode(trial.config)
+            label, tags, params = self.describe(trial.config)
             run_id = create_child(
                 self.client,
                 self.experiment_id,
                 self.parent_id,
-                run_name=f"{self.study.label(trial.config)} [{trial_id}]",
-                tags={
-                    "ray.trial_id": trial_id,
-                    "har.model": setup.model,
-                    "har.params_hash": setup.params_hash(),
-                },
+                run_name=f"{label} [{trial_id}]",
+                tags={"ray.trial_id": trial_id, **tags},
             )
-            log_params(self.client, run_id, flat_params(setup))
+            log_params(self.client, run_id, params)
             self._steps[run_id] = 0
         self._runs[trial_id] = run_id
         return run_id
@@ -203,7 +204,7 @@ class TrialLogger(Callback):
     def on_trial_result(self, iteration, trials, trial, result, **info):
         epoch = int(result.get("epoch", result.get("training_iteration", 0)))
         metrics = {k: result[k] for k in LOGGED_KEYS if isinstance(result.get(k), int | float)}
-        metrics[self.study.objective_key] = result[self.study.objective_key]
+        metrics[self.objective_key] = result[self.objective_key]
         node = str(result.get("node_id", ""))
         self._send(
             f"epoch {epoch} of trial {trial.trial_id}",
@@ -225,7 +226,7 @@ class TrialLogger(Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         result = dict(trial.last_result or {})
-        self._finish(trial, "FINISHED", trial_outcome(result, self.study.budget.max_epochs), result)
+        self._finish(trial, "FINISHED", trial_outcome(result, self.max_epochs), result)
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self._finish(trial, "FAILED", "failed", dict(trial.last_result or {}), error=trial_error_text(trial))
@@ -259,14 +260,19 @@ def _transient(exc: Exception) -> bool:
     return isinstance(exc, OSError | ConnectionError | TimeoutError) or any(m in text for m in markers)
 
 
-def flat_params(setup: TrialSetup) -> dict[str, Any]:
-    params: dict[str, Any] = {
-        "model": setup.model,
-        "preset": setup.preset or "",
-        "params_hash": setup.params_hash(),
-    }
-    params.update({f"hparams.{k}": v for k, v in setup.hparams.items()})
-    params.update({f"train.{k}": v for k, v in setup.train.items()})
-    return params
+def trial_outcome(result: dict[str, Any], max_epochs: int) -> str:
+    """How a trial that Tune ended without an error ended: by itself, or stopped by ASHA."""
+    if result.get("last"):
+        return "completed" if result.get("epoch") == max_epochs else "early-stopped"
+    return "pruned by ASHA"
 
 
+def trial_error_text(trial) -> str:
+    """The traceback Tune saved for a failed trial (its error file), else its short message."""
+    path = getattr(trial, "error_file", None)
+    if path and os.path.isfile(path):
+        try:
+            return Path(path).read_text()
+        except OSError:
+            pass
+    return str(getattr(trial, "error_msg", "") or "unknown error")

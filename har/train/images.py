@@ -133,7 +133,6 @@ def is_image_folder(folder: Path) -> bool:
 def load_image_data(prepared_dir: Path, dataset: str, sensors: str = "rgb"):
     """A ``TrainData`` whose splits are ``(ImageSet, labels)``: the prepared stratified split as stored."""
 
-
     folder = prepared_dir / dataset
     meta = json.loads((folder / "meta.json").read_text())
     if sensors not in ("all", "rgb"):

@@ -60,7 +60,8 @@ class TrainConfig(BaseModel):
     num_threads: int | None = Field(None, gt=0, description="CPU threads (default: PyTorch's choice)")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     augment: list[str] = Field(
-        default_factory=list, description="training-time augmentations (har.train.augment), e.g. scale, jitter=0.03"
+        default_factory=list,
+        description="training-time augmentations (har.train.augment), e.g. scale, jitter=0.03",
     )
     label_smoothing: float = Field(0.0, ge=0, lt=1, description="label smoothing of the training loss")
     schedule: Literal["plateau", "cosine", "step", "none"] = "plateau"

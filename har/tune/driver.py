@@ -121,7 +121,9 @@ def _run_permutation(
     )
     name = f"{study.name}-{study_run}-{perm.replace('+', '_')}"
     path = f"{storage.rstrip('/')}/{name}"
-    held_out = f"val subjects {data.val_subjects}" if data.kind == "windows" else "stratified split of prepare"
+    held_out = (
+        f"val subjects {data.val_subjects}" if data.kind == "windows" else "stratified split of prepare"
+    )
     unit = "images" if data.kind == "images" else "windows"
     print(
         f"[{perm}] {len(data.splits['train'][1])} train / {len(data.splits['val'][1])} val {unit} "
@@ -134,7 +136,8 @@ def _run_permutation(
         tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=False)
         progress = _restored_progress(tuner) or progress
     else:
-        callbacks = [tracked.trial_logger(study, study.budget.trials), progress]
+        logger = tracked.trial_logger(study.describe, study.objective_key, study.budget.max_epochs)
+        callbacks = [logger, progress]
         tuner = make_tuner(study, trainable, name, storage, callbacks)
     try:
         grid = tuner.fit()

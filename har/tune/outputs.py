@@ -1,4 +1,5 @@
-"""TODO"""
+"""A study's outcome per permutation and the files ``dvc repro`` tracks: the best metrics per permutation
+(``runs/<study>/metrics.json``) and the winner's plot data (``runs/<study>/plots/``)."""
 
 from __future__ import annotations
 
@@ -38,7 +39,6 @@ def write_plot_data(
 ) -> None:
     """DVC plots of a permutation's winner: loss and validation scores per epoch, and one
     (actual, predicted) row per test window for DVC's confusion template (dvc.yaml ``plots:``)."""
-
 
     def write(sub: str, header: list[str], rows: list[list[Any]]) -> None:
         text = io.StringIO()
@@ -100,5 +100,3 @@ def write_metrics(path: Path, study: StudySpec, study_run: str, outcomes: list[P
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(path, "w") as fh:
         fh.write(json.dumps(body, indent=2, default=float) + "\n")
-
-

@@ -6,10 +6,8 @@ log reads top to bottom."""
 
 from __future__ import annotations
 
-import os
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from ray.tune import Callback
@@ -18,27 +16,10 @@ from rich.live import Live
 from rich.table import Table
 
 from har.report.data import count_outcomes
+from har.tracking.trial_logger import trial_error_text, trial_outcome
 from har.tune.study import StudySpec
 
 REFRESH_SECONDS = 0.5
-
-
-def trial_outcome(result: dict[str, Any], max_epochs: int) -> str:
-    """How a trial that Tune ended without an error ended: by itself, or stopped by ASHA."""
-    if result.get("last"):
-        return "completed" if result.get("epoch") == max_epochs else "early-stopped"
-    return "pruned by ASHA"
-
-
-def trial_error_text(trial) -> str:
-    """The traceback Tune saved for a failed trial (its error file), else its short message."""
-    path = getattr(trial, "error_file", None)
-    if path and os.path.isfile(path):
-        try:
-            return Path(path).read_text()
-        except OSError:
-            pass
-    return str(getattr(trial, "error_msg", "") or "unknown error")
 
 
 def clock(seconds: float) -> str:
@@ -143,7 +124,6 @@ class StudyProgress(Callback):
         if not self.live:
             return
         if self._view is None:
-
             self._view = Live(self.table(), refresh_per_second=4, transient=False)
             self._view.start()
         now = time.monotonic()

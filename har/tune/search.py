@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import optuna
@@ -13,25 +14,27 @@ from har.tune.study import StudySpec
 
 
 def searcher(study: StudySpec) -> OptunaSearch:
-    """Optuna over the study's define-by-run space: TPE (multivariate; plain TPE for two objectives) or random."""
-    if study.search.sampler == "random":
-        sampler = optuna.samplers.RandomSampler(seed=study.seed)
-    else:
-        sampler = optuna.samplers.TPESampler(
-            seed=study.seed, n_startup_trials=study.search.startup_trials, multivariate=True, group=True
-        )
+    """Optuna over the study's define-by-run space: TPE (multivariate; plain TPE for two objectives) or random.
+
+    Optuna's own chatter stays out of the study's output: its INFO log (a line per in-memory study) and
+    the ExperimentalWarning of multivariate TPE, a setting chosen here on purpose."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     metric: Any = study.objective_key
     mode: Any = study.mode
     if study.objectives:
         metric = [metric] + [o.metric for o in study.objectives]
         mode = [mode] + [o.mode for o in study.objectives]
-        if study.search.sampler == "tpe":
+    if study.search.sampler == "random":
+        sampler: optuna.samplers.BaseSampler = optuna.samplers.RandomSampler(seed=study.seed)
+    elif study.objectives:
+        sampler = optuna.samplers.TPESampler(seed=study.seed, n_startup_trials=study.search.startup_trials)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             sampler = optuna.samplers.TPESampler(
-                seed=study.seed, n_startup_trials=study.search.startup_trials
+                seed=study.seed, n_startup_trials=study.search.startup_trials, multivariate=True, group=True
             )
     return OptunaSearch(space=study.sample, metric=metric, mode=mode, sampler=sampler)
-
-
 
 
 def scheduler(study: StudySpec) -> ASHAScheduler:

@@ -232,6 +232,12 @@ class StudySpec(_Strict):
                     constants[prefix + key] = param
         return constants
 
+    def describe(self, config: dict[str, Any]) -> tuple[str, dict[str, str], dict[str, Any]]:
+        """How a trial is recorded: its label, its tags (model, params hash) and its flat params."""
+        setup = self.decode(config)
+        tags = {"har.model": setup.model, "har.params_hash": setup.params_hash()}
+        return self.label(config), tags, setup.flat_params()
+
     def label(self, config: dict[str, Any]) -> str:
         """A short, readable name for a trial: the model and the values drawn for it, e.g.
         ``lstm hidden=12 lr=0.0032`` (MLflow run names, progress lines)."""
@@ -290,6 +296,17 @@ class TrialSetup:
             default=str,
         )
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    def flat_params(self) -> dict[str, Any]:
+        """One MLflow param per model, preset, hyper-parameter (``hparams.*``) and training key (``train.*``)."""
+        params: dict[str, Any] = {
+            "model": self.model,
+            "preset": self.preset or "",
+            "params_hash": self.params_hash(),
+        }
+        params.update({f"hparams.{k}": v for k, v in self.hparams.items()})
+        params.update({f"train.{k}": v for k, v in self.train.items()})
+        return params
 
 
 def study_path(name_or_path: str, study_dir: Path = STUDY_DIR) -> Path:

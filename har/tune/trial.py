@@ -38,7 +38,11 @@ def run_trial(config: dict[str, Any], payload: dict[str, Any]) -> None:
     fixed = {
         "parameters": count_parameters(model),
         "latency_ms": latency_ms(
-            model, data.window, len(data.channels), calls=10 if data.kind == "images" else 30, warmup=3,
+            model,
+            data.window,
+            len(data.channels),
+            calls=10 if data.kind == "images" else 30,
+            warmup=3,
             shape=data.input_shape(),
         ),
         "node_id": ray.get_runtime_context().get_node_id(),
@@ -67,5 +71,3 @@ def run_trial(config: dict[str, Any], payload: dict[str, Any]) -> None:
 
     train, val = data.splits["train"], data.splits["val"]
     fit(model, train, val, data.classes, cfg, on_epoch=on_epoch, resume=resume)
-
-

@@ -83,7 +83,11 @@ def finish_winner(study: StudySpec, perm: str, best, data: TrainData, tracked: P
     with best.checkpoint.as_directory() as folder:
         state = torch.load(Path(folder) / STATE_FILE, weights_only=True)
     model = build(
-        setup.model, len(data.channels), len(data.classes), data.window, **restore_hparams(setup.model, hparams)
+        setup.model,
+        len(data.channels),
+        len(data.classes),
+        data.window,
+        **restore_hparams(setup.model, hparams),
     )
     model.load_state_dict(state["best_state"])
     val = evaluate(model, *data.splits["val"], data.classes, "val/")
@@ -105,7 +109,9 @@ def finish_winner(study: StudySpec, perm: str, best, data: TrainData, tracked: P
     info["study"] = study.name
     info["trial_id"] = trial_id
     example = data.splits["val"][0][:2]  # batch 2: torch.export keeps the batch dimension dynamic
-    model_uri = tracked.log_winner(run_id, trial_id, model, info, test, example, {**scalars(val), **scalars(test)})
+    model_uri = tracked.log_winner(
+        run_id, trial_id, model, info, test, example, {**scalars(val), **scalars(test)}
+    )
     if plots_dir is not None:
         write_plot_data(plots_dir, perm, state["history"], test, data.classes)
     outcome.best_trial, outcome.model = trial_id, setup.model
@@ -163,12 +169,12 @@ def score_checkpoint(folder: Path, data, score_key: str) -> float:
     X, y = data.splits["test"]
     if data.kind == "images":  # the same transform for every image model (ImageNet statistics)
         if int(info["window"]) != data.window:
-            raise BadInput(f"{folder}: the champion reads {info['window']}-pixel crops, this split {data.window}")
+            raise BadInput(
+                f"{folder}: the champion reads {info['window']}-pixel crops, this split {data.window}"
+            )
         return float(evaluate(model, X, y, info["classes"], "test/")[score_key])
     raw = X * data.std + data.mean
     mean = np.asarray(info["normalization"]["mean"], dtype=np.float32)
     std = np.asarray(info["normalization"]["std"], dtype=np.float32)
     metrics = evaluate(model, ((raw - mean) / std).astype(np.float32), y, info["classes"], "test/")
     return float(metrics[score_key])
-
-

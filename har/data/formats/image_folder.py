@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sklearn.model_selection import train_test_split
 
 from har.errors import BadInput
 
@@ -118,7 +120,6 @@ def list_images(root: Path, expected: list[str] | None = None, min_per_class: in
 
 def stratified_split(labels: np.ndarray, options: Options) -> np.ndarray:
     """A seeded, class-stratified split code per image (TRAIN / VAL / TEST); every class lands in all three."""
-    from sklearn.model_selection import train_test_split
 
     index = np.arange(len(labels))
     rest, test = train_test_split(
@@ -139,7 +140,6 @@ def stratified_split(labels: np.ndarray, options: Options) -> np.ndarray:
 
 def open_rgb(path: Path):
     """The image at ``path`` as an RGB Pillow image; an unreadable or empty file is an error naming it."""
-    from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
@@ -154,7 +154,6 @@ def open_rgb(path: Path):
 
 def squash(rgb, size: int):
     """Resize to size x size, ignoring the aspect ratio (the published ``Resize((256, 256))``), bilinear."""
-    from PIL import Image
 
     return rgb.resize((size, size), Image.Resampling.BILINEAR)
 

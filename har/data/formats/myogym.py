@@ -9,11 +9,14 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import h5py
 import numpy as np
 from pydantic import BaseModel, ConfigDict
+from scipy.io import loadmat
 
 from har.data.formats import ReadResult
 from har.data.spec import DatasetSpec
+from har.data.textio import read_bytes
 from har.data.windows import Recording, cut_windows, fill_gaps, runs
 from har.errors import BadInput
 
@@ -48,9 +51,6 @@ def is_hdf5(source: Path | io.BytesIO) -> bool:
 
 def load_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """``raw_data`` and ``raw_data_labels`` as [N, 17] and [N, 2] arrays, from MATLAB v5 or v7.3 files."""
-    import h5py
-
-    from har.data.textio import read_bytes
 
     source = io.BytesIO(read_bytes(path)) if path.suffix == ".gz" else path
     try:
@@ -61,8 +61,6 @@ def load_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
                     raise BadInput(f"{path}: variable {missing[0]!r} not found; is this MyoGym.mat?")
                 data, labels = np.asarray(f["raw_data"]).T, np.asarray(f["raw_data_labels"]).T
         else:
-            from scipy.io import loadmat
-
             mat = loadmat(source, variable_names=["raw_data", "raw_data_labels"])
             missing = [k for k in ("raw_data", "raw_data_labels") if k not in mat]
             if missing:

@@ -19,7 +19,7 @@ from scipy import signal
 from har.data.formats import ReadResult
 from har.data.registry import UCI_BASIC, UCI_TRANSITIONS
 from har.data.spec import DatasetSpec
-from har.data.textio import read_matrix
+from har.data.textio import find_file, read_matrix
 from har.data.windows import UNLABELLED, Recording, cut_windows
 from har.errors import BadInput
 
@@ -64,7 +64,6 @@ def preprocess(acc: np.ndarray, gyro: np.ndarray, rate_hz: float, opt: Options) 
 
 def read_experiment(folder: Path, exp: int, user: int) -> tuple[np.ndarray, np.ndarray]:
     """Raw acc and gyro [T, 3] of one experiment (plain or .gz files)."""
-    from har.data.textio import find_file
 
     acc, gyro = (
         read_matrix(find_file(folder, f"{sensor}_exp{exp:02d}_user{user:02d}.txt"), ncols=3)
@@ -77,7 +76,6 @@ def read_experiment(folder: Path, exp: int, user: int) -> tuple[np.ndarray, np.n
 
 def read_labels(folder: Path) -> np.ndarray:
     """labels.txt rows: experiment, user, activity (1-12), start, end (1-based, inclusive)."""
-    from har.data.textio import find_file
 
     labels = read_matrix(find_file(folder, "labels.txt"), ncols=5, dtype=np.int64)
     bad = labels[(labels[:, 2] < 1) | (labels[:, 2] > 12)]

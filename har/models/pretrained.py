@@ -17,7 +17,6 @@ import pooch
 import torch
 from torch import nn
 
-from har.data.fetch import file_digest
 from har.errors import BadInput, HarError
 
 CACHE_ENV = "HAR_WEIGHTS_CACHE"
@@ -51,8 +50,7 @@ def resolve_weights(weights: str, sha256: str | None = None) -> Path:
         raise BadInput(f"weights {weights}: no such file; give the path of a .pth state_dict or an https URL "
                        "with weights_sha256")  # fmt: skip
     if sha256 is not None:
-
-        actual = file_digest(path)
+        actual = pooch.file_hash(str(path), alg="sha256")
         if actual != sha256.lower():
             raise BadInput(f"weights {path}: sha256 mismatch: expected {sha256.lower()}, got {actual}; "
                            "use the right file or fix weights_sha256")  # fmt: skip
