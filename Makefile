@@ -6,6 +6,8 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export DVC_NO_ANALYTICS := 1
 export RAY_USAGE_STATS_ENABLED := 0
 export MLFLOW_SERVER_ENABLE_JOB_EXECUTION := false
+# setuptools prints a banner on every editable install ("be careful with folders ... same name"): informational only
+EDITABLE_QUIET := PYTHONWARNINGS="ignore:Editable installation"
 
 .PHONY: help install install-dev run test lint bench bench-tune docs clean
 
@@ -17,11 +19,11 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+	$(EDITABLE_QUIET) $(BIN)/pip install --quiet -e .
 	@touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(EDITABLE_QUIET) $(BIN)/pip install --quiet -e '.[dev]'
 	@touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed  ## create .venv and install har-lab
