@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.table import Table
 
 from har.cli.console import out
@@ -55,10 +56,15 @@ def models_list(tracking_uri: TrackingOpt = None) -> None:
     if not rows:
         out.print(f"no registered har-lab models in {uri}; run 'har tune --study quickstart'")
         return
-    table = Table(title=f"registered models ({uri})")
-    table.add_column("name", no_wrap=True)
-    for col in ("champion", "model", "test acc", "test F1", "study"):
-        table.add_column(col, no_wrap=True)
+    # fits 80 columns: short headers, names never cut
+    table = Table(
+        title=f"registered models ({uri}): the champion's test scores",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    for col in ("name", "champion", "model", "acc", "F1", "study"):
+        table.add_column(col, no_wrap=True, justify="right" if col in ("acc", "F1") else "left")
     for row in rows:
         champ = row["champion"]
         tags = champ.tags if champ else {}

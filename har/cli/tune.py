@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.table import Table
 
 from har.cli.console import out
@@ -82,24 +83,34 @@ def tune_cmd(
         metrics_out=metrics_out or Path("runs") / spec.name / "metrics.json", register=not no_register, live=live,
     )  # fmt: skip
     outcomes = run_study(spec, options)
-    table = Table(title=f"study {spec.name}: winners per sensor permutation")
-    for col in (
-        "permutation",
-        "model",
-        "val macro F1",
-        "test accuracy",
-        "test macro F1",
-        "trials",
-        "version",
-    ):
-        table.add_column(col)
+    # fits 80 columns: short headers, names never cut (failures and champions said below the table)
+    table = Table(
+        title=f"study {spec.name}: the winner of each sensor permutation",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    for col in ("sensors", "model", "val F1", "test acc", "test F1", "trials", "registered"):
+        table.add_column(
+            col, no_wrap=True, justify="left" if col in ("sensors", "model", "registered") else "right"
+        )
+    notes = []
     for o in outcomes:
+        registered = f"v{o.version}" if o.registered else "-"
+        if o.registered and o.champion == o.version:
+            registered += " champion"
+        elif o.registered and o.champion:
+            notes.append(f"{o.registered}: champion stays v{o.champion} (v{o.version} did not beat it)")
+        if o.failed:
+            notes.append(f"{o.permutation}: {o.failed} of {o.trials} trials failed (MLflow tag har.error)")
         table.add_row(
             o.permutation, o.model, f"{o.val.get('val/macro_f1', float('nan')):.4f}",
             f"{o.test.get('test/accuracy', float('nan')):.4f}", f"{o.test.get('test/macro_f1', float('nan')):.4f}",
-            f"{o.trials} ({o.failed} failed)", f"v{o.version} (champion v{o.champion})" if o.registered else "-",
+            str(o.trials), registered,
         )  # fmt: skip
     out.print(table)
+    for note in notes:
+        out.print(note)
     from har.tracking.store import resolve_uri
 
     uri = resolve_uri(tracking_uri)

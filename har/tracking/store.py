@@ -8,6 +8,7 @@ access to the tracking server.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import time
@@ -27,6 +28,10 @@ DEFAULT_URI = "sqlite:///mlflow.db"
 def resolve_uri(flag: str | None = None) -> str:
     """--tracking-uri, else $MLFLOW_TRACKING_URI, else the embedded SQLite database."""
     return flag or os.environ.get(TRACKING_ENV) or DEFAULT_URI
+
+
+# MLflow narrates creating and migrating a SQLite database at INFO; a study's output is not the place
+logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
 
 
 def connect(uri: str, create: bool = True):

@@ -43,6 +43,9 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, num_gpus: 
         if address:
             ray.init(address=address, **common)
         else:
+            # Ray's default for a new local instance, token authentication, chosen explicitly (Ray warns
+            # on every start while the mode is left unset); a user's RAY_AUTH_MODE wins
+            os.environ.setdefault("RAY_AUTH_MODE", "token")
             # address="local": always a new local instance, never a stray `ray start` cluster on this machine
             ray.init(
                 address="local",

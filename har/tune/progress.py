@@ -82,12 +82,13 @@ class StudyProgress(Callback):
         )
 
     def table(self):
-
+        """The live view; fits an 80-column terminal (the best trial's values go to the caption)."""
         c = self.counts()
         eta = self.eta_seconds()
-        head = Table(title=f"{self.study.name} / {self.permutation}", title_justify="left", expand=False)
-        for column in ("trials", "running", "finished", "pruned", "failed", f"best {self.study.metric}",
-                       "elapsed", "left"):  # fmt: skip
+        caption = f"best {self.study.metric}: {self.best[2]} (trial {self.best[1]})" if self.best else None
+        head = Table(title=f"{self.study.name} / {self.permutation}", title_justify="left", expand=False,
+                     caption=caption, caption_justify="left")  # fmt: skip
+        for column in ("trials", "running", "finished", "pruned", "failed", "best", "elapsed", "left"):
             head.add_column(column, justify="right")
         head.add_row(
             f"{len(self.ended)}/{self.study.budget.trials}",
@@ -95,7 +96,7 @@ class StudyProgress(Callback):
             str(c["finished"]),
             str(c["pruned"]),
             str(c["failed"]),
-            f"{self.best[0]:.4f} ({self.best[2]})" if self.best else "-",
+            f"{self.best[0]:.4f}" if self.best else "-",
             clock(time.monotonic() - self.started),
             f"~{clock(eta)}" if eta is not None else "-",
         )
