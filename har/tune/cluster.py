@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -43,9 +44,9 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, num_gpus: 
         if address:
             ray.init(address=address, **common)
         else:
-            # Ray's default for a new local instance, token authentication, chosen explicitly (Ray warns
-            # on every start while the mode is left unset); a user's RAY_AUTH_MODE wins
-            os.environ.setdefault("RAY_AUTH_MODE", "token")
+            # Ray's default for a new local instance is token authentication, and it says so with a
+            # warning on every start; the default is kept (a user's RAY_AUTH_MODE still wins), the line not
+            logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
             # address="local": always a new local instance, never a stray `ray start` cluster on this machine
             ray.init(
                 address="local",
