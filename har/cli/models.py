@@ -70,7 +70,7 @@ def models_list(tracking_uri: TrackingOpt = None) -> None:
         tags = champ.tags if champ else {}
         table.add_row(
             row["name"], f"v{champ.version} of {row['versions']}" if champ else f"- of {row['versions']}",
-            tags.get("model", ""), tags.get("test/accuracy", "")[:6], tags.get("test/macro_f1", "")[:6],
+            tags.get("model", ""), _score(tags.get("test/accuracy")), _score(tags.get("test/macro_f1")),
             tags.get("study", ""),
         )  # fmt: skip
     out.print(table)
@@ -88,3 +88,8 @@ def models_promote(
 
     promote(connect(resolve_uri(tracking_uri), create=False), name, version)
     out.print(f"{name}@champion -> v{version}")
+
+
+def _score(tag: str | None) -> str:
+    """A registered test score, rounded as every other table rounds it (tags hold 6 decimals)."""
+    return f"{float(tag):.4f}" if tag else ""

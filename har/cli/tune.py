@@ -114,7 +114,7 @@ def tune_cmd(
     from har.tracking.store import resolve_uri
 
     uri = resolve_uri(tracking_uri)
-    ui = f"mlflow ui --backend-store-uri {uri}" if uri.startswith("sqlite") else f"open {uri}"
+    ui = f"mlflow ui --backend-store-uri {uri} --workers 1" if uri.startswith("sqlite") else f"open {uri}"
     out.print(
         f"metrics: {options.metrics_out}\nnext: 'har report --study {spec.name}', '{ui}', 'har models list'"
     )

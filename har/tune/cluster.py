@@ -46,7 +46,9 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, num_gpus: 
         else:
             # Ray's default for a new local instance is token authentication, and it says so with a
             # warning on every start; the default is kept (a user's RAY_AUTH_MODE still wins), the line not
-            logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
+            logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(
+                logging.ERROR
+            )
             # address="local": always a new local instance, never a stray `ray start` cluster on this machine
             ray.init(
                 address="local",
