@@ -28,7 +28,7 @@ from har.tune.progress import StudyProgress
 from har.tune.search import make_tuner
 from har.tune.study import Distribution, StudySpec
 from har.tune.trial import run_trial
-from har.tune.winner import finish_winner, finite, pareto_front, trial_seconds
+from har.tune.winner import best_result, finish_winner, pareto_front, scored_results, trial_seconds
 
 
 @dataclass
@@ -156,15 +156,14 @@ def _run_permutation(
         perm, tracked.parent_id, trials=len(grid), failed=sum(1 for r in grid if r.error)
     )
     outcome.trial_seconds = sum(trial_seconds(r) for r in grid)
-    ok = [r for r in grid if not r.error and r.checkpoint and finite(r.metrics.get(study.objective_key))]
+    ok = scored_results(study, grid)
     if not ok:
         tracked.end("failed")
         raise HarError(
             f"[{perm}] every trial failed ({outcome.failed} of {outcome.trials}); see the child runs of "
             f"MLflow run {tracked.parent_id} (tag har.error)"
         )
-    sign = 1 if study.mode == "max" else -1
-    best = max(ok, key=lambda r: sign * r.metrics[study.objective_key])
+    best = best_result(study, ok)
     outcome.pareto = pareto_front(study, ok)
     plots_dir = options.metrics_out.parent / "plots" if options.metrics_out else None
     finish_winner(study, perm, best, data, tracked, outcome, plots_dir, options.register)

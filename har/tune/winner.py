@@ -35,6 +35,17 @@ def trial_seconds(result) -> float:
     return float(value) if finite(value) else 0.0
 
 
+def scored_results(study: StudySpec, grid) -> list:
+    """Trials that ended without an error, with a checkpoint and a finite objective."""
+    return [r for r in grid if not r.error and r.checkpoint and finite(r.metrics.get(study.objective_key))]
+
+
+def best_result(study: StudySpec, results: list):
+    """The trial with the best objective (the best validation epoch so far of each trial)."""
+    sign = 1 if study.mode == "max" else -1
+    return max(results, key=lambda r: sign * r.metrics[study.objective_key])
+
+
 def pareto_front(study: StudySpec, results: list) -> list[dict[str, Any]]:
     """Non-dominated trials on (metric, secondary objective) when the study has one."""
     if not study.objectives:
