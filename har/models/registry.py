@@ -43,7 +43,6 @@ class ModelEntry:
 
 
 _MODELS: dict[str, ModelEntry] = {}
-_ZOO_LOADED = False
 
 
 def register(
@@ -72,23 +71,11 @@ def register(
     return decorate
 
 
-def _ensure_loaded() -> None:
-    # a flag, not "is _MODELS empty": importing one architecture module on its own (har.models.vision)
-    # registers some models, and the zoo must still be imported for the others
-    global _ZOO_LOADED
-    if not _ZOO_LOADED:
-        import har.models.zoo  # noqa: F401  (importing it registers every architecture)
-
-        _ZOO_LOADED = True
-
-
 def model_names() -> list[str]:
-    _ensure_loaded()
     return list(_MODELS)
 
 
 def entry(name: str) -> ModelEntry:
-    _ensure_loaded()
     if name not in _MODELS:
         raise BadInput(f"unknown model {name!r} (known: {', '.join(_MODELS)}); see 'har models zoo'")
     return _MODELS[name]
