@@ -100,7 +100,7 @@ def test_dvc_tune_stage_runs_prepare_tune_register(tmp_path: Path) -> None:
     for folder in ("har", "sample", "pipelines"):
         shutil.copytree(REPO / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
     (repo / "pipelines" / "quickstart.yaml").write_text(yaml.safe_dump(TINY_QUICKSTART))
-    (repo / ".gitignore").write_text("/mlflow.db\n/mlruns/\n/runs/tune/\n/dvc_plots/\n")
+    (repo / ".gitignore").write_text("/mlflow.db\n/optuna.db\n/mlruns/\n/runs/tune/\n/dvc_plots/\n")
     commit_project(repo)
     shutil.copy(REPO / ".dvc" / "config", repo / ".dvc" / "config")  # the project's: offline plots template
     shutil.copy(REPO / ".dvc" / ".gitignore", repo / ".dvc" / ".gitignore")

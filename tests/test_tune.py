@@ -103,6 +103,56 @@ def metric_steps(root: Path, run_id: str, key: str) -> list[int]:
         ]
 
 
+def last_metric(root: Path, run_id: str, key: str) -> float:
+    with sqlite3.connect(root / "mlflow.db") as db:
+        (value,) = db.execute(
+            "select value from latest_metrics where run_uuid = ? and key = ?", (run_id, key)
+        ).fetchone()
+    return float(value)
+
+
+OUTCOME_STATE = {
+    "completed": "COMPLETE",
+    "early-stopped": "COMPLETE",
+    "pruned by ASHA": "PRUNED",
+    "failed": "FAIL",
+}
+
+
+def optuna_studies(root: Path, study: str) -> dict[str, list]:
+    """The Optuna studies of ``study`` in the project's optuna.db: name -> its trials."""
+    import optuna
+
+    storage = optuna.storages.RDBStorage(f"sqlite:///{root / 'optuna.db'}")
+    return {
+        s.study_name: optuna.load_study(study_name=s.study_name, storage=storage).trials
+        for s in optuna.get_all_study_summaries(storage)
+        if s.study_name.startswith(f"{study}/")
+    }
+
+
+def assert_optuna_matches_mlflow(root: Path, study: str) -> None:
+    """One Optuna study per permutation and study run (<study>/<run>/<permutation>); its trials are the
+    MLflow child runs (by Ray trial id), with the same ending (complete, pruned, failed) and objective."""
+    children = [r for r in runs(root, study) if r.get("har.role") == "trial"]
+    parents = {r["id"]: r for r in runs(root, study) if r.get("har.role") == "parent"}
+    studies = optuna_studies(root, study)
+    expected = {f"{study}/{p['har.study_run']}/{p['har.permutation']}" for p in parents.values()}
+    assert set(studies) == expected, (set(studies), expected)
+    trials = {
+        t.user_attrs["ray_trial_id"]: t
+        for ts in studies.values()
+        for t in ts
+        if not t.user_attrs.get("har_outcome", "").startswith("orphaned")
+    }
+    assert set(trials) == {c["ray.trial_id"] for c in children}
+    for child in children:
+        trial = trials[child["ray.trial_id"]]
+        assert trial.state.name == OUTCOME_STATE[child["har.outcome"]], (child, trial)
+        if trial.state.name == "COMPLETE":
+            assert trial.value == pytest.approx(last_metric(root, child["id"], "best/val/macro_f1"))
+
+
 def champion(root: Path, name: str) -> tuple[str, list[str]]:
     with sqlite3.connect(root / "mlflow.db") as db:
         alias = db.execute(
@@ -238,6 +288,52 @@ def test_study_logs_parent_children_and_registers_a_champion(project: Path, firs
 
 
 @pytest.mark.slow
+def test_each_search_is_an_optuna_study_that_matches_mlflow(project: Path, first_study) -> None:
+    """Issue 21: the search persists in optuna.db beside mlflow.db, one study per permutation, its trial
+    states and values those of the MLflow child runs; pruned trials are PRUNED, not COMPLETE."""
+    assert first_study.returncode == 0, first_study.stderr[-3000:]
+    assert_optuna_matches_mlflow(project, "tiny")
+    (trials,) = optuna_studies(project, "tiny").values()
+    assert {t.state.name for t in trials} <= {"COMPLETE", "PRUNED"} and len(trials) == 4
+    assert "searches sqlite:///" in first_study.stdout and "optuna.db" in first_study.stdout
+
+
+@pytest.mark.slow
+def test_optuna_dashboard_shows_the_searches(project: Path, first_study) -> None:
+    """`optuna-dashboard sqlite:///optuna.db` (the `dashboard` extra), started on 127.0.0.1, finds the
+    study's search and its trials through its HTTP API; stopped by process id."""
+    import json
+    import urllib.request
+
+    assert first_study.returncode == 0, first_study.stderr[-3000:]
+    port = _free_port()
+    server = subprocess.Popen(
+        [str(BIN / "optuna-dashboard"), f"sqlite:///{project / 'optuna.db'}", "--host", "127.0.0.1",
+         "--port", str(port), "--quiet"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        base, deadline, listing = f"http://127.0.0.1:{port}/api/studies", time.time() + 60, None
+        while listing is None and time.time() < deadline:
+            try:
+                with urllib.request.urlopen(base, timeout=5) as response:
+                    listing = json.load(response)
+            except OSError:
+                assert server.poll() is None, server.stderr.read() if server.stderr else ""
+                time.sleep(0.5)
+        assert listing is not None, "optuna-dashboard did not answer"
+        (search,) = [s for s in listing["study_summaries"] if s["study_name"].startswith("tiny/")]
+        assert search["study_name"].endswith("/all")
+        with urllib.request.urlopen(f"{base}/{search['study_id']}", timeout=10) as response:
+            detail = json.load(response)
+        assert len(detail["trials"]) == 4
+        assert {t["user_attrs"][0]["key"] for t in detail["trials"]} == {"ray_trial_id"}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.mark.slow
 def test_predict_with_the_registered_champion(project: Path, first_study, tmp_path: Path) -> None:
     """`har predict --model NAME@champion`: the registry's checkpoint, downloaded from MLflow, applied to a
     raw recording; the same predictions as the checkpoint folder itself."""
@@ -307,6 +403,7 @@ def test_a_worse_study_with_failing_trials_keeps_the_champion_and_promote_moves_
     assert "training diverged" in errors  # the infinite-loss trial
     assert all(c["har.outcome"] == "failed" for c in failed)
     assert sum(c["status"] == "FINISHED" for c in children) == 2
+    assert_optuna_matches_mlflow(project, "worse")  # failed trials are FAIL in Optuna too
     assert re.search(r"\[all\] 4/4 trials done: 0 running, 2 finished, 0 pruned, 2 failed", proc.stdout)
     alias, versions = champion(project, "har-uci_hapt_sample-all")
     assert alias == "1" and sorted(versions) == ["1", "2"]
@@ -428,6 +525,12 @@ def kill_driver_then_resume(project: Path, study: str, *args: str) -> None:
         client.get_experiment_by_name(study).experiment_id,
         tags={"mlflow.parentRunId": parent["id"], "har.role": "trial", "ray.trial_id": "ghost000"},
     ).info.run_id
+    import optuna  # and its Optuna trial, asked for but never told
+
+    (search,) = optuna_studies(project, study)
+    optuna.load_study(study_name=search, storage=f"sqlite:///{project}/optuna.db").ask().set_user_attr(
+        "ray_trial_id", "ghost000"
+    )
     resumed = tune(project, "--study", study, "--resume", *args)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     orphan = client.get_run(ghost)
@@ -442,6 +545,11 @@ def kill_driver_then_resume(project: Path, study: str, *args: str) -> None:
         steps = metric_steps(project, child["id"], "val/loss")
         assert steps == list(range(1, len(steps) + 1)), steps  # resumed trials did not log an epoch twice
     assert champion(project, "har-uci_hapt_sample-all")[0]  # the resumed study registered its winner
+    assert_optuna_matches_mlflow(project, study)  # the resumed searcher wrote on in the same Optuna study
+    (trials,) = optuna_studies(project, study).values()
+    assert not [t for t in trials if t.state.name == "RUNNING"]
+    (ghost_trial,) = [t for t in trials if t.user_attrs.get("ray_trial_id") == "ghost000"]
+    assert ghost_trial.state.name == "FAIL" and ghost_trial.user_attrs["har_outcome"].startswith("orphaned")
     again = tune(project, "--study", study, "--resume", *args)
     assert again.returncode == 2 and "nothing to resume" in again.stderr
 
@@ -475,6 +583,60 @@ def test_multi_objective_search_and_pareto_front(tmp_path: Path) -> None:
     front = pareto_front(spec, results)
     # (0.80, 2.0) is dominated by (0.85, 1.0); (0.90, 6.0) by (0.90, 5.0)
     assert [(p["val/macro_f1"], p["latency_ms"]) for p in front] == [(0.85, 1.0), (0.90, 5.0), (0.95, 9.0)]
+
+
+def test_warm_start_enqueues_the_best_fitting_configurations_of_an_earlier_search(tmp_path: Path) -> None:
+    """Issue 21: `search.warm_start` reads the newest earlier search of the named study and permutation
+    from the Optuna storage; its best complete trials that fit this space become the first trials, in
+    order of their value; one outside the space is skipped with a note; pruned trials are not taken."""
+    import optuna
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    from har.tune.optuna_store import open_storage
+    from har.tune.search import searcher
+    from har.tune.warm_start import warm_start_points
+
+    body = {**TINY, "search": {"warm_start": {"from": "old/acc", "top": 2}}}
+    (tmp_path / "new.yaml").write_text(yaml.safe_dump(body))
+    spec = load_study(str(tmp_path / "new.yaml"), REPO / "params.yaml")
+    storage = open_storage(f"sqlite:///{tmp_path / 'optuna.db'}")
+    space = {
+        "model": CategoricalDistribution(["lstm"]),
+        "lstm.hidden": IntDistribution(4, 20),
+        "train.lr": FloatDistribution(1e-4, 1e-1, log=True),
+    }
+
+    def search(name: str, rows: list[tuple[float | None, int, float]]) -> None:
+        study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
+        for value, hidden, lr in rows:
+            state = optuna.trial.TrialState.COMPLETE if value is not None else optuna.trial.TrialState.PRUNED
+            params = {"model": "lstm", "lstm.hidden": hidden, "train.lr": lr}
+            study.add_trial(
+                optuna.trial.create_trial(params=params, distributions=space, value=value, state=state)
+            )
+
+    search("old/20260101-000000/acc", [(0.99, 7, 2e-3)])  # an older run of the same search: not read
+    search("old/20260102-000000/all", [(0.99, 8, 2e-3)])  # another permutation: not read
+    # hidden 16 is outside this space (6-12); the pruned trial has no value; the top two that fit remain
+    search("old/20260102-000000/acc", [(0.90, 8, 2e-3), (0.95, 16, 3e-3), (0.80, 7, 5e-3), (0.85, 9, 4e-3),
+                                       (None, 10, 1e-3)])  # fmt: skip
+    notes: list[str] = []
+    first = warm_start_points(spec, storage, "all", say=notes.append)
+    assert first == [
+        {"model": "lstm", "lstm.hidden": 8, "train.lr": 2e-3},
+        {"model": "lstm", "lstm.hidden": 9, "train.lr": 4e-3},
+    ]
+    assert any("skipped" in n and "lstm.hidden" in n for n in notes) and "2 configuration(s)" in notes[-1]
+    search_alg = searcher(spec, storage, "new/20260103-000000/all", first)
+    drawn = [search_alg.suggest(f"t{i}") for i in range(3)]
+    drawn = [{k: v for k, v in config.items() if k in first[0]} for config in drawn]  # constants aside
+    assert drawn[:2] == first and drawn[2] not in first  # the first trials run them, in order
+    cold = {**TINY, "search": {"warm_start": {"from": "missing"}}}
+    (tmp_path / "cold.yaml").write_text(yaml.safe_dump(cold))
+    notes.clear()
+    assert warm_start_points(load_study(str(tmp_path / "cold.yaml"), REPO / "params.yaml"), storage, "all",
+                             say=notes.append) == []  # fmt: skip
+    assert "starting cold" in notes[0]
 
 
 @pytest.mark.slow

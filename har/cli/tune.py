@@ -38,6 +38,14 @@ def tune_cmd(
         ),
     ] = None,
     tracking_uri: TrackingOpt = None,
+    optuna_storage: Annotated[
+        str | None,
+        typer.Option(
+            help="Database of the Optuna studies, one per permutation (<study>/<run>/<permutation>), e.g. "
+            "postgresql://user@host/har (default: $HAR_OPTUNA_STORAGE, else optuna.db beside mlflow.db). "
+            "Browse it with: optuna-dashboard URL."
+        ),
+    ] = None,
     resume: Annotated[
         bool,
         typer.Option(
@@ -78,7 +86,8 @@ def tune_cmd(
     from har.tune.driver import TuneOptions, run_study
 
     options = TuneOptions(
-        address=address, storage_path=storage_path, tracking_uri=tracking_uri, resume=resume,
+        address=address, storage_path=storage_path, tracking_uri=tracking_uri, optuna_storage=optuna_storage,
+        resume=resume,
         prepared_dir=data_settings(params).prepared_dir, params_path=params, num_cpus=num_cpus, num_gpus=num_gpus,
         metrics_out=metrics_out or Path("runs") / spec.name / "metrics.json", register=not no_register, live=live,
     )  # fmt: skip

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import optuna
 from ray import tune
 
 from har.errors import BadInput, HarError
@@ -23,12 +24,22 @@ from har.tracking.store import resolve_uri
 from har.tracking.study_runs import PermutationRun, StudyTracker
 from har.train.data import load_train_data
 from har.tune.cluster import init_ray, runtime_defaults, storage_root
+from har.tune.optuna_store import fail_orphans, open_storage, storage_url, study_name
 from har.tune.outputs import PermutationOutcome, write_metrics
 from har.tune.progress import StudyProgress
-from har.tune.search import make_tuner
+from har.tune.search import make_tuner, searcher
 from har.tune.study import Distribution, StudySpec
 from har.tune.trial import run_trial
+from har.tune.warm_start import warm_start_points
 from har.tune.winner import best_result, finish_winner, pareto_front, scored_results, trial_seconds
+
+
+@dataclass
+class Search:
+    """One permutation's Optuna study: its database and its name (``<study>/<study run>/<permutation>``)."""
+
+    storage: optuna.storages.RDBStorage
+    name: str
 
 
 @dataclass
@@ -36,6 +47,7 @@ class TuneOptions:
     address: str | None = None
     storage_path: str | None = None
     tracking_uri: str | None = None
+    optuna_storage: str | None = None  # RDB URL; None: $HAR_OPTUNA_STORAGE, else optuna.db beside mlflow.db
     resume: bool = False
     prepared_dir: Path = Path("data/prepared")
     params_path: Path = Path("params.yaml")
@@ -51,13 +63,16 @@ def run_study(study: StudySpec, options: TuneOptions) -> list[PermutationOutcome
     runtime_defaults()
     _check_dataset(study, options)  # bad input fails before anything is created
     uri = resolve_uri(options.tracking_uri)
+    optuna_url = storage_url(options.optuna_storage, uri)
+    search_db = open_storage(optuna_url)  # bad input fails before Ray starts
     tracker = StudyTracker(uri, study.name)
     study_run = tracker.study_run_id(options.resume)
     storage = storage_root(options.storage_path)
     init_ray(options.address, options.num_cpus, options.num_gpus)
     print(
         f"study {study.name} (run {study_run}): {len(study.permutations)} permutation(s) of {study.dataset}, "
-        f"{study.budget.trials} trials each, {study.concurrency} at a time; tracking {uri}; storage {storage}"
+        f"{study.budget.trials} trials each, {study.concurrency} at a time; tracking {uri}; storage {storage}; "
+        f"searches {optuna_url}"
     )
     outcomes = []
     for perm in study.permutations:
@@ -71,7 +86,8 @@ def run_study(study: StudySpec, options: TuneOptions) -> list[PermutationOutcome
                 val=done.val, test=done.test,
             ))  # fmt: skip
             continue
-        outcomes.append(_run_permutation(study, perm, study_run, tags, tracker, storage, options))
+        search = Search(search_db, study_name(study.name, study_run, perm))
+        outcomes.append(_run_permutation(study, perm, study_run, tags, tracker, storage, search, options))
     if options.metrics_out:
         write_metrics(options.metrics_out, study, study_run, outcomes)
         try:  # `dvc plots show` of the plot data written above, offline
@@ -96,6 +112,7 @@ def _run_permutation(
     tags: dict[str, str],
     tracker: StudyTracker,
     storage: str,
+    search: Search,
     options: TuneOptions,
 ) -> PermutationOutcome:
     started = time.perf_counter()
@@ -111,6 +128,7 @@ def _run_permutation(
             "concurrency": study.concurrency,
             "seed": study.seed,
             "models": ",".join(sorted(study.models)),
+            "optuna_study": search.name,
         },
     )
     data = load_train_data(options.prepared_dir, study.dataset, perm, study.val_fraction, study.split_seed)
@@ -138,13 +156,17 @@ def _run_permutation(
     else:
         logger = tracked.trial_logger(study.describe, study.objective_key, study.budget.max_epochs)
         callbacks = [logger, progress]
-        tuner = make_tuner(study, trainable, name, storage, callbacks)
+        first = warm_start_points(study, search.storage, perm)
+        search_alg = searcher(study, search.storage, search.name, first)
+        tuner = make_tuner(study, search_alg, trainable, name, storage, callbacks)
     try:
         grid = tuner.fit()
     except BaseException as exc:  # Tune itself failed: no run may stay RUNNING; --resume continues
         _close(progress, tracked, failed=exc)
         raise
     _close(progress, tracked)
+    if fail_orphans(search.storage, search.name, {(r.metrics or {}).get("trial_id", "") for r in grid}):
+        print(f"[{perm}] Optuna trials orphaned by a killed driver marked FAIL in {search.name}", flush=True)
     tracked.wait(seconds=5)  # still down: a clean error, and --resume logs the winner
     if grid.num_terminated + grid.num_errors < study.budget.trials:  # SIGINT / SIGUSR1: Tune stopped early
         tracked.end("interrupted")

@@ -6,6 +6,8 @@ import warnings
 from typing import Any
 
 import optuna
+from optuna.storages import BaseStorage
+from optuna.trial import TrialState
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
@@ -13,8 +15,31 @@ from ray.tune.search.optuna import OptunaSearch
 from har.tune.study import StudySpec
 
 
-def searcher(study: StudySpec) -> OptunaSearch:
-    """Optuna over the study's define-by-run space: TPE (multivariate; plain TPE for two objectives) or random.
+class StudySearch(OptunaSearch):
+    """Ray's OptunaSearch whose Optuna trials end as their MLflow runs do: COMPLETE when the trial ended by
+    itself, PRUNED when ASHA stopped it (its per-epoch values were reported), FAIL when it failed; each
+    carries its Ray trial id (user attribute ``ray_trial_id``)."""
+
+    def suggest(self, trial_id: str) -> dict | None:
+        config = super().suggest(trial_id)
+        if config is not None:
+            self._ot_trials[trial_id].set_user_attr("ray_trial_id", trial_id)
+        return config
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        stopped = bool(result) and not error and not result.get("last")  # type: ignore[union-attr]
+        if stopped and trial_id in self._ot_trials and trial_id not in self._completed_trials:
+            self._ot_study.tell(self._ot_trials[trial_id], state=TrialState.PRUNED)
+            self._completed_trials.add(trial_id)
+            return
+        super().on_trial_complete(trial_id, result, error)
+
+
+def searcher(study: StudySpec, storage: BaseStorage | None = None, name: str | None = None,
+             first: list[dict[str, Any]] | None = None) -> StudySearch:  # fmt: skip
+    """Optuna over the study's define-by-run space: TPE (multivariate; plain TPE for two objectives) or
+    random; the Optuna study ``name`` in ``storage`` (None: in memory); ``first``: parameters enqueued as
+    the first trials (warm start).
 
     Optuna's own chatter stays out of the study's output: its INFO log (a line per in-memory study) and
     the ExperimentalWarning of multivariate TPE, a setting chosen here on purpose."""
@@ -34,7 +59,10 @@ def searcher(study: StudySpec) -> OptunaSearch:
             sampler = optuna.samplers.TPESampler(
                 seed=study.seed, n_startup_trials=study.search.startup_trials, multivariate=True, group=True
             )
-    return OptunaSearch(space=study.sample, metric=metric, mode=mode, sampler=sampler)
+    return StudySearch(
+        space=study.sample, metric=metric, mode=mode, sampler=sampler, storage=storage, study_name=name,
+        points_to_evaluate=first or None,
+    )  # fmt: skip
 
 
 def scheduler(study: StudySpec) -> ASHAScheduler:
@@ -49,13 +77,14 @@ def scheduler(study: StudySpec) -> ASHAScheduler:
     )
 
 
-def make_tuner(study: StudySpec, trainable, name: str, storage: str, callbacks: list) -> tune.Tuner:
+def make_tuner(study: StudySpec, search: StudySearch, trainable, name: str, storage: str, callbacks: list
+               ) -> tune.Tuner:  # fmt: skip
     """A new Tune run of ``trainable`` for one permutation: ``budget.trials`` samples, ``concurrency`` at a
     time, a resumable checkpoint per trial (only the newest kept), ``budget.retries`` per trial."""
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
-            search_alg=searcher(study),
+            search_alg=search,
             scheduler=scheduler(study),
             num_samples=study.budget.trials,
             max_concurrent_trials=study.concurrency,

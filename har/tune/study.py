@@ -137,9 +137,15 @@ class Objective(_Strict):
     mode: Literal["min", "max"] = "min"
 
 
+class WarmStart(_Strict):
+    source: str = Field(alias="from", min_length=1, description="an earlier study, or study/permutation")
+    top: int = Field(5, gt=0, description="its best configurations enqueued as the first trials")
+
+
 class Search(_Strict):
     sampler: Literal["tpe", "random"] = "tpe"
     startup_trials: int = Field(5, ge=0, description="TPE: random trials before modelling")
+    warm_start: WarmStart | None = None
 
 
 class StudySpec(_Strict):
