@@ -137,6 +137,14 @@ def test_nan_in_prepared_windows_is_bad_input(prepared: Path, tmp_path: Path) ->
 # ---------------------------------------------------------------- the training loop
 
 
+def test_amp_is_ignored_on_the_cpu(data: TrainData, small_run: RunResult) -> None:
+    """`amp` (mixed precision) acts on CUDA only: on the CPU the run is the plain one, number for number."""
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device: tests/test_gpu.py covers amp there")
+    amp = run(small_spec(seed=3, amp=True), data=data)
+    assert without_timing(amp.fit.history) == without_timing(small_run.fit.history)
+
+
 def test_same_seed_same_results(data: TrainData, small_run: RunResult) -> None:
     torch.rand(100)  # whatever ran before (other runs, other tests) must not matter
     again = run(small_spec(seed=3), data=data)

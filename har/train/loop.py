@@ -59,6 +59,9 @@ class TrainConfig(BaseModel):
     seed: int = 0
     num_threads: int | None = Field(None, gt=0, description="CPU threads (default: PyTorch's choice)")
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: bool = Field(
+        False, description="mixed precision on CUDA (float16 autocast, scaled gradients); ignored on CPU"
+    )
     augment: list[str] = Field(
         default_factory=list,
         description="training-time augmentations (har.train.augment), e.g. scale, jitter=0.03",
@@ -209,9 +212,14 @@ def fit(
         torch.set_num_threads(cfg.num_threads)
     device = pick_device(cfg.device)
     model.to(device)
+    cuda = device.type == "cuda"
     lazy = not isinstance(train[0], np.ndarray)  # images: decoded and augmented batch by batch
     X_train = train[0] if lazy else torch.from_numpy(train[0])
     y_train = torch.from_numpy(train[1])
+    if cuda:  # page-locked host memory: the batches' copies to the GPU overlap the computation
+        y_train = y_train.pin_memory()
+        X_train = X_train if lazy else X_train.pin_memory()
+    scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and cuda)  # disabled: a plain optimiser step
     weights = _class_weights(train[1], len(classes), cfg.class_weighting)
     loss_fn = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(device))
     optimizer = _optimizer(model, cfg)
@@ -242,6 +250,8 @@ def fit(
         best_state = resume["best_state"]
         epoch_times = [row["epoch_seconds"] for row in history]
         first_epoch = int(resume["epoch"]) + 1
+        if "scaler" in resume:
+            scaler.load_state_dict(resume["scaler"])
 
     def state(epoch: int) -> TrainState:
         return {
@@ -257,6 +267,7 @@ def fit(
             "since_best": since_best,
             "best_state": best_state,
             **({"averaged": _copy(averaged.state_dict())} if averaged is not None else {}),
+            **({"scaler": scaler.state_dict()} if scaler.is_enabled() else {}),
         }
 
     for epoch in range(first_epoch, cfg.max_epochs + 1):
@@ -275,8 +286,10 @@ def fit(
                 xb = augment.apply(xb, cfg.augment, generator)  # no random draws when cfg.augment is empty
             schedule.set_lr(optimizer, cfg, epoch, b, n_batches)  # cosine / step / none; plateau: per epoch
             optimizer.zero_grad(set_to_none=True)
+            with torch.autocast(device.type, dtype=torch.float16, enabled=scaler.is_enabled()):
+                logits = model(xb)
             loss = nn.functional.cross_entropy(
-                model(xb), yb, weight=loss_fn.weight, label_smoothing=cfg.label_smoothing
+                logits.float(), yb, weight=loss_fn.weight, label_smoothing=cfg.label_smoothing
             )
             if cfg.l2:
                 loss = loss + cfg.l2 * sum((p**2).sum() for p in penalised) / 2
@@ -284,10 +297,12 @@ def fit(
                 raise HarError(
                     f"training diverged: loss is {loss.item()} at epoch {epoch}, batch {b + 1}; lower the learning rate"
                 )
-            loss.backward()
+            scaler.scale(loss).backward()
             if cfg.clip_grad_norm:
+                scaler.unscale_(optimizer)
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
-            optimizer.step()
+            scaler.step(optimizer)
+            scaler.update()
             if averaged is not None:
                 averaged.update_parameters(model)
             total += loss.item() * len(idx)

@@ -24,6 +24,12 @@ from har.tune.study import StudySpec
 STATE_FILE = "state.pt"
 
 
+def trial_device() -> str:
+    """The device Ray gave this trial: its GPU (Ray sets CUDA_VISIBLE_DEVICES, so it is ``cuda``; trials
+    with a fraction of one GPU share that device), else the CPU, even on a node that has GPUs."""
+    return "cuda" if ray.get_gpu_ids() else "cpu"
+
+
 def run_trial(config: dict[str, Any], payload: dict[str, Any]) -> None:
     """Train one sampled configuration; report metrics and a resumable state after every epoch."""
     study: StudySpec = payload["study"]
@@ -31,7 +37,7 @@ def run_trial(config: dict[str, Any], payload: dict[str, Any]) -> None:
     setup = study.decode(config)
     spec = RunSpec(data.dataset, data.sensors, setup.model, setup.preset, setup.hparams, setup.train)
     hparams, cfg = resolve(spec)
-    cfg = cfg.model_copy(update={"num_threads": max(1, int(study.resources.cpu))})
+    cfg = cfg.model_copy(update={"num_threads": max(1, int(study.resources.cpu)), "device": trial_device()})
     torch.set_num_threads(cfg.num_threads)
     seed_everything(cfg.seed)
     model = build(setup.model, len(data.channels), len(data.classes), data.window, **hparams)
