@@ -82,15 +82,18 @@ def runs(root: Path, study: str) -> list[dict]:
     """Every active (not deleted) run of the study's experiment, read straight from the SQLite database."""
     with sqlite3.connect(root / "mlflow.db") as db:
         rows = db.execute(
-            "select r.run_uuid, r.status from runs r join experiments e on r.experiment_id = e.experiment_id "
-            "where e.name = ? and r.lifecycle_stage = 'active'",
+            "select r.run_uuid, r.status, r.start_time, r.end_time from runs r join experiments e "
+            "on r.experiment_id = e.experiment_id where e.name = ? and r.lifecycle_stage = 'active'",
             (study,),
         ).fetchall()
         tags = db.execute("select run_uuid, key, value from tags").fetchall()
     by_run: dict[str, dict[str, str]] = {}
     for run_id, key, value in tags:
         by_run.setdefault(run_id, {})[key] = value
-    return [{"id": rid, "status": status, **by_run.get(rid, {})} for rid, status in rows]
+    return [
+        {"id": rid, "status": status, "start": start, "end": end, **by_run.get(rid, {})}
+        for rid, status, start, end in rows
+    ]
 
 
 def metric_steps(root: Path, run_id: str, key: str) -> list[int]:
@@ -148,7 +151,11 @@ def assert_optuna_matches_mlflow(root: Path, study: str) -> None:
     assert set(trials) == {c["ray.trial_id"] for c in children}
     for child in children:
         trial = trials[child["ray.trial_id"]]
-        assert trial.state.name == OUTCOME_STATE[child["har.outcome"]], (child, trial)
+        assert trial.state.name == OUTCOME_STATE[child["har.outcome"]], (
+            f"trial {child['ray.trial_id']}: MLflow {child['har.outcome']!r}, Optuna {trial.state.name}; "
+            f"error: {child.get('har.error', '')[-1500:]}; retries: {child.get('har.retries')}, "
+            f"last error: {child.get('har.last_error', '')[-1500:]}"
+        )
         if trial.state.name == "COMPLETE":
             assert trial.value == pytest.approx(last_metric(root, child["id"], "best/val/macro_f1"))
 
@@ -333,6 +340,54 @@ def test_optuna_dashboard_shows_the_searches(project: Path, first_study) -> None
         server.wait(timeout=30)
 
 
+def trial_spans(root: Path, study: str, study_run: str) -> dict[str, list[tuple[int, int]]]:
+    """(start, end) in ms of each child run of one study run, by permutation."""
+    all_runs = runs(root, study)
+    parents = {
+        r["id"]: r for r in all_runs if r.get("har.role") == "parent" and r["har.study_run"] == study_run
+    }
+    spans: dict[str, list[tuple[int, int]]] = {p["har.permutation"]: [] for p in parents.values()}
+    for child in all_runs:
+        parent = parents.get(child.get("mlflow.parentRunId", ""))
+        if child.get("har.role") == "trial" and parent is not None:
+            spans[parent["har.permutation"]].append((child["start"], child["end"]))
+    return spans
+
+
+@pytest.mark.slow
+def test_permutations_are_searched_at_once_each_with_its_budget_and_champion(tmp_path: Path) -> None:
+    """Issue 21: one Tune run searches both permutations, their trials sharing the slots (they overlap
+    in time) while each keeps its budget, Optuna study and champion; --sequential searches one, then the
+    other."""
+    root = make_project(tmp_path)
+    body = {**TINY, "permutations": ["all", "acc"],
+            "budget": {**TINY["budget"], "trials": 3, "max_epochs": 2}}  # fmt: skip
+    write_study(root, "pair", body)
+    proc = tune(root, "--study", "pair")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "2 permutation(s) of uci_hapt_sample searched at once, 3 trials each, 2 at a time" in proc.stdout
+    for perm in ("all", "acc"):
+        assert re.search(rf"\[{perm}\] 3/3 trials done: 0 running", proc.stdout), proc.stdout[-2000:]
+        assert re.search(rf"\[{perm}\] trial \w+ started: lstm", proc.stdout)
+        assert champion(root, f"har-uci_hapt_sample-{perm}")[0] == "1"
+    (study_run,) = {r["har.study_run"] for r in runs(root, "pair") if r.get("har.role") == "parent"}
+    spans = trial_spans(root, "pair", study_run)
+    assert {p: len(s) for p, s in spans.items()} == {"all": 3, "acc": 3}  # each its budget, no more
+    overlapping = [(a, b) for a in spans["all"] for b in spans["acc"] if a[0] < b[1] and b[0] < a[1]]
+    assert overlapping, spans  # trials of both permutations trained at the same time
+    assert_optuna_matches_mlflow(root, "pair")
+    assert len(optuna_studies(root, "pair")) == 2
+    # --sequential: the second permutation starts once the first has finished
+    proc = tune(root, "--study", "pair", "--sequential", "--trials", "2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "searched one after another" in proc.stdout
+    study_runs = {r["har.study_run"] for r in runs(root, "pair") if r.get("har.role") == "parent"}
+    (second,) = study_runs - {study_run}
+    spans = trial_spans(root, "pair", second)
+    assert {p: len(s) for p, s in spans.items()} == {"all": 2, "acc": 2}
+    assert max(end for _, end in spans["all"]) <= min(start for start, _ in spans["acc"]), spans
+
+
 @pytest.mark.slow
 def test_predict_with_the_registered_champion(project: Path, first_study, tmp_path: Path) -> None:
     """`har predict --model NAME@champion`: the registry's checkpoint, downloaded from MLflow, applied to a
@@ -489,7 +544,8 @@ def test_progress_report_dvc_plot_data_and_the_mlflow_ui(project: Path, first_st
 def kill_driver_then_resume(project: Path, study: str, *args: str) -> None:
     """SIGKILL `har tune` mid-study on the cluster given in ``args`` (--address ...), which keeps running,
     then `har tune --resume`: nothing lost, nothing twice, the winner registered."""
-    body = {**TINY, "budget": {**TINY["budget"], "trials": 4, "max_epochs": 4, "grace_period": 4}}
+    body = {**TINY, "permutations": ["all", "acc"],
+            "budget": {**TINY["budget"], "trials": 3, "max_epochs": 4, "grace_period": 4}}  # fmt: skip
     write_study(project, study, body)
     proc = subprocess.Popen(
         [str(BIN / "har"), "tune", "--study", study, "--num-cpus", "2", *args],
@@ -527,7 +583,7 @@ def kill_driver_then_resume(project: Path, study: str, *args: str) -> None:
     ).info.run_id
     import optuna  # and its Optuna trial, asked for but never told
 
-    (search,) = optuna_studies(project, study)
+    search = f"{study}/{parent['har.study_run']}/{parent['har.permutation']}"
     optuna.load_study(study_name=search, storage=f"sqlite:///{project}/optuna.db").ask().set_user_attr(
         "ray_trial_id", "ghost000"
     )
@@ -537,16 +593,20 @@ def kill_driver_then_resume(project: Path, study: str, *args: str) -> None:
     assert orphan.info.lifecycle_stage == "deleted" and orphan.data.tags["har.outcome"].startswith("orphaned")
     after = runs(project, study)
     children = [r for r in after if r.get("har.role") == "trial"]
-    assert len([r for r in after if r.get("har.role") == "parent"]) == 1
-    assert len(children) == 4 and len({c["ray.trial_id"] for c in children}) == 4  # none lost, none twice
+    parents = [r for r in after if r.get("har.role") == "parent"]
+    assert sorted(p["har.permutation"] for p in parents) == ["acc", "all"]
+    assert len(children) == 6 and len({c["ray.trial_id"] for c in children}) == 6  # none lost, none twice
+    for parent in parents:  # each permutation its budget
+        assert len([c for c in children if c["mlflow.parentRunId"] == parent["id"]]) == 3
     assert finished_before <= {c["ray.trial_id"] for c in children}
     assert not [r for r in after if r["status"] == "RUNNING"]
     for child in children:
         steps = metric_steps(project, child["id"], "val/loss")
         assert steps == list(range(1, len(steps) + 1)), steps  # resumed trials did not log an epoch twice
-    assert champion(project, "har-uci_hapt_sample-all")[0]  # the resumed study registered its winner
-    assert_optuna_matches_mlflow(project, study)  # the resumed searcher wrote on in the same Optuna study
-    (trials,) = optuna_studies(project, study).values()
+    for perm in ("all", "acc"):  # the resumed study registered each permutation's winner
+        assert champion(project, f"har-uci_hapt_sample-{perm}")[0]
+    assert_optuna_matches_mlflow(project, study)  # the resumed searchers wrote on in the same Optuna studies
+    trials = [t for ts in optuna_studies(project, study).values() for t in ts]
     assert not [t for t in trials if t.state.name == "RUNNING"]
     (ghost_trial,) = [t for t in trials if t.user_attrs.get("ray_trial_id") == "ghost000"]
     assert ghost_trial.state.name == "FAIL" and ghost_trial.user_attrs["har_outcome"].startswith("orphaned")

@@ -54,7 +54,18 @@ def tune_cmd(
     ] = False,
     trials: Annotated[int | None, typer.Option(help="Override budget.trials (per permutation).")] = None,
     max_epochs: Annotated[int | None, typer.Option(help="Override budget.max_epochs.")] = None,
-    concurrency: Annotated[int | None, typer.Option(help="Override the number of concurrent trials.")] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(help="Override the study's concurrency: trials running at once over all permutations."),
+    ] = None,
+    sequential: Annotated[
+        bool,
+        typer.Option(
+            "--sequential",
+            help="Search the permutations one after another, each with the whole concurrency "
+            "(default: all at once, their trials sharing the cluster's slots).",
+        ),
+    ] = False,
     num_cpus: Annotated[int | None, typer.Option(help="CPUs of a local Ray instance (default: all).")] = None,
     num_gpus: Annotated[int | None, typer.Option(help="GPUs of a local Ray instance (default: all).")] = None,
     metrics_out: Annotated[
@@ -74,22 +85,36 @@ def tune_cmd(
             "(default: live on a terminal, plain otherwise, e.g. CI and dvc repro).",
         ),
     ] = None,
+    simulate: Annotated[
+        Path | None,
+        typer.Option(
+            help="For benchmarks and tests of the tuning machinery only: trials sleep each epoch for a duration "
+            'drawn from this JSON file ({"epoch_seconds": [...]}) and report made-up learning curves; '
+            "nothing is trained, tested or registered, no metrics file is written.",
+            rich_help_panel="Benchmarking",
+        ),
+    ] = None,
     params: ParamsOpt = Path("params.yaml"),
 ) -> None:
-    """Run a study: for each sensor permutation, an Optuna (TPE) search with ASHA early stopping on Ray Tune;
-    the winner is tested once on the test subjects, logged to MLflow and registered as
+    """Run a study: for each sensor permutation, an Optuna (TPE) search with ASHA early stopping on Ray Tune,
+    all permutations at once in one Tune run (their trials share the cluster); each permutation's winner is
+    tested once on the test subjects, logged to MLflow and registered as
     har-<dataset>-<permutation> (alias 'champion' moves only when it wins on the same test split)."""
     from har.data.settings import data_settings
     from har.tune.study import load_study
 
     spec = load_study(study, params).overridden(trials, max_epochs, concurrency)
     from har.tune.driver import TuneOptions, run_study
+    from har.tune.simulate import load_epoch_seconds
+
+    epoch_seconds = load_epoch_seconds(simulate) if simulate else None
 
     options = TuneOptions(
         address=address, storage_path=storage_path, tracking_uri=tracking_uri, optuna_storage=optuna_storage,
-        resume=resume,
+        resume=resume, sequential=sequential,
         prepared_dir=data_settings(params).prepared_dir, params_path=params, num_cpus=num_cpus, num_gpus=num_gpus,
-        metrics_out=metrics_out or Path("runs") / spec.name / "metrics.json", register=not no_register, live=live,
+        metrics_out=None if simulate else metrics_out or Path("runs") / spec.name / "metrics.json",
+        register=not (no_register or simulate), live=live, simulate=epoch_seconds,
     )  # fmt: skip
     outcomes = run_study(spec, options)
     # fits 80 columns: short headers, names never cut (failures and champions said below the table)
@@ -124,6 +149,8 @@ def tune_cmd(
 
     uri = resolve_uri(tracking_uri)
     ui = f"mlflow ui --backend-store-uri {uri} --workers 1" if uri.startswith("sqlite") else f"open {uri}"
+    if simulate:
+        return
     out.print(
         f"metrics: {options.metrics_out}\nnext: 'har report --study {spec.name}', '{ui}', 'har models list'"
     )

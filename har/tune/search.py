@@ -27,12 +27,22 @@ class StudySearch(OptunaSearch):
         return config
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if trial_id in self._ot_trials and self._told_before(trial_id):
+            self._completed_trials.add(trial_id)  # told before a killed driver's last snapshot: it stays
+            return
         stopped = bool(result) and not error and not result.get("last")  # type: ignore[union-attr]
         if stopped and trial_id in self._ot_trials and trial_id not in self._completed_trials:
             self._ot_study.tell(self._ot_trials[trial_id], state=TrialState.PRUNED)
             self._completed_trials.add(trial_id)
             return
         super().on_trial_complete(trial_id, result, error)
+
+    def _told_before(self, trial_id: str) -> bool:
+        number = self._ot_trials[trial_id].number
+        ended = self._ot_study.get_trials(
+            deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+        )
+        return any(t.number == number for t in ended)
 
 
 def searcher(study: StudySpec, storage: BaseStorage | None = None, name: str | None = None,
@@ -68,7 +78,7 @@ def searcher(study: StudySpec, storage: BaseStorage | None = None, name: str | N
 def scheduler(study: StudySpec) -> ASHAScheduler:
     """ASHA early stopping on the objective, by epoch."""
     return ASHAScheduler(
-        time_attr="training_iteration",
+        time_attr="epoch",  # the trial's own count: stays right when a resumed trial's checkpoint is newer
         metric=study.objective_key,
         mode=study.mode,
         max_t=study.budget.max_epochs,
@@ -77,16 +87,17 @@ def scheduler(study: StudySpec) -> ASHAScheduler:
     )
 
 
-def make_tuner(study: StudySpec, search: StudySearch, trainable, name: str, storage: str, callbacks: list
-               ) -> tune.Tuner:  # fmt: skip
-    """A new Tune run of ``trainable`` for one permutation: ``budget.trials`` samples, ``concurrency`` at a
-    time, a resumable checkpoint per trial (only the newest kept), ``budget.retries`` per trial."""
+def make_tuner(study: StudySpec, search, schedule, trainable, name: str, storage: str, callbacks: list,
+               num_samples: int) -> tune.Tuner:  # fmt: skip
+    """A new Tune run of ``trainable``: ``num_samples`` trials, at most ``concurrency`` at a time (over all
+    the permutations it searches), a resumable checkpoint per trial (only the newest kept),
+    ``budget.retries`` per trial."""
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
             search_alg=search,
-            scheduler=scheduler(study),
-            num_samples=study.budget.trials,
+            scheduler=schedule,
+            num_samples=num_samples,
             max_concurrent_trials=study.concurrency,
             reuse_actors=True,  # a new trial skips the worker start-up (imports of torch and har)
         ),

@@ -38,6 +38,9 @@ RESERVED_TRAIN = {"max_epochs", "seed", "monitor", "device", "num_threads"}
 JSON_TAG = "json:"
 
 
+PERMUTATION = "permutation"  # the key of a trial's config that names its sensor permutation
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -160,7 +163,9 @@ class StudySpec(_Strict):
     objectives: list[Objective] = Field(default_factory=list, max_length=1)
     budget: Budget = Field(default_factory=Budget)
     resources: Resources = Field(default_factory=Resources)
-    concurrency: int = Field(1, gt=0, description="trials running at once (per permutation)")
+    concurrency: int = Field(
+        1, gt=0, description="trials running at once, over all permutations searched together"
+    )
     seed: int = 0
     search: Search = Field(default_factory=Search)
     val_fraction: float = Field(0.2, gt=0, lt=1)

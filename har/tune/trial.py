@@ -7,19 +7,21 @@ MLflow: the driver's ``har.tracking.trial_logger.TrialLogger`` mirrors their rep
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import ray
 import torch
+from pyarrow import fs as pafs
 from ray import tune
 
 from har.models import build, count_parameters
 from har.train.latency import latency_ms
 from har.train.loop import fit, seed_everything
 from har.train.run import RunSpec, resolve
-from har.tune.study import StudySpec
+from har.tune.study import PERMUTATION, StudySpec
 
 STATE_FILE = "state.pt"
 
@@ -30,10 +32,48 @@ def trial_device() -> str:
     return "cuda" if ray.get_gpu_ids() else "cpu"
 
 
+class OldestNewerCheckpoint:
+    """Mixin of the trial's Tune trainable (``run_trial.__mixins__``) for a study resumed after its driver
+    was killed: Tune's last experiment snapshot may name a checkpoint that the trial has since replaced
+    (one is kept per trial). The trial then continues from the oldest checkpoint newer than that one: its
+    epoch reached the driver (that is what deleted the older one), so no epoch is skipped or logged twice.
+    """
+
+    def restore(self, checkpoint_path):
+        checkpoint = getattr(checkpoint_path, "checkpoint", None)
+        if checkpoint is not None:
+            replacement = oldest_newer_checkpoint(checkpoint)
+            if replacement is not None:
+                checkpoint_path.checkpoint = replacement
+        return super().restore(checkpoint_path)  # type: ignore[misc]
+
+
+def oldest_newer_checkpoint(checkpoint: tune.Checkpoint) -> tune.Checkpoint | None:
+    """None while ``checkpoint`` exists; else the oldest newer sibling ``checkpoint_NNNNNN`` on its storage."""
+    filesystem, path = checkpoint.filesystem, checkpoint.path.rstrip("/")
+    if filesystem.get_file_info(path).type != pafs.FileType.NotFound:
+        return None
+    parent, _, name = path.rpartition("/")
+    index = _checkpoint_index(name)
+    found = filesystem.get_file_info(pafs.FileSelector(parent, allow_not_found=True))
+    newer = sorted(
+        (_checkpoint_index(f.base_name), f.path)
+        for f in found
+        if f.type == pafs.FileType.Directory and _checkpoint_index(f.base_name) > index
+    )
+    return tune.Checkpoint(newer[0][1], filesystem=filesystem) if newer else None
+
+
+def _checkpoint_index(name: str) -> int:
+    match = re.fullmatch(r"checkpoint_(\d+)", name)
+    return int(match.group(1)) if match else -1
+
+
 def run_trial(config: dict[str, Any], payload: dict[str, Any]) -> None:
-    """Train one sampled configuration; report metrics and a resumable state after every epoch."""
+    """Train one sampled configuration of its permutation (``payload["data"]``: permutation -> training
+    data); report metrics and a resumable state after every epoch."""
     study: StudySpec = payload["study"]
-    data = payload["data"]
+    data = payload["data"][config[PERMUTATION]]
     setup = study.decode(config)
     spec = RunSpec(data.dataset, data.sensors, setup.model, setup.preset, setup.hparams, setup.train)
     hparams, cfg = resolve(spec)
@@ -59,11 +99,10 @@ def run_trial(config: dict[str, Any], payload: dict[str, Any]) -> None:
         with checkpoint.as_directory() as folder:
             resume = torch.load(Path(folder) / STATE_FILE, weights_only=True)
 
-    def on_epoch(epoch: int, row: dict[str, float], state) -> None:
-        snapshot = state()
-        last = epoch >= cfg.max_epochs or snapshot["since_best"] >= cfg.patience
+    def metrics(row: dict[str, float], snapshot) -> dict[str, Any]:
+        last = row["epoch"] >= cfg.max_epochs or snapshot["since_best"] >= cfg.patience
         at_best = next((r for r in snapshot["history"] if r["epoch"] == snapshot["best_epoch"]), {})
-        metrics = {
+        return {
             **row,
             **fixed,
             **{f"best/{k}": v for k, v in at_best.items() if k.startswith("val/")},
@@ -71,9 +110,20 @@ def run_trial(config: dict[str, Any], payload: dict[str, Any]) -> None:
             "best_epoch": snapshot["best_epoch"],
             "last": int(last),  # 1: the trial ends by itself (not stopped by ASHA)
         }
+
+    def on_epoch(epoch: int, row: dict[str, float], state) -> None:
+        snapshot = state()
         with tempfile.TemporaryDirectory(prefix="har-trial-") as folder:
             torch.save(snapshot, Path(folder) / STATE_FILE)
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+            tune.report(metrics(row, snapshot), checkpoint=tune.Checkpoint.from_directory(folder))
 
+    if resume is not None and resume["history"]:
+        final = metrics(resume["history"][-1], resume)
+        if final["last"]:  # restored from its final epoch: say how it ended (Tune's last result may be older)
+            tune.report(final)
+            return
     train, val = data.splits["train"], data.splits["val"]
     fit(model, train, val, data.classes, cfg, on_epoch=on_epoch, resume=resume)
+
+
+run_trial.__mixins__ = (OldestNewerCheckpoint,)  # type: ignore[attr-defined]
