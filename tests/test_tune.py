@@ -389,6 +389,42 @@ def test_permutations_are_searched_at_once_each_with_its_budget_and_champion(tmp
 
 
 @pytest.mark.slow
+def test_a_simulated_study_runs_the_real_search_but_never_registers(tmp_path: Path) -> None:
+    """Issue 21: --simulate (benchmarks and tests only) needs no data, logs its trials like a real study
+    and its Optuna searches match them, but no winner is tested or registered and no metrics file written."""
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    (tmp_path / "pipelines").mkdir()
+    body = {
+        **TINY,
+        "permutations": ["all", "acc"],
+        "budget": {**TINY["budget"], "trials": 3, "max_epochs": 3},
+    }
+    write_study(tmp_path, "sim", body)
+    (tmp_path / "epochs.json").write_text(json.dumps({"epoch_seconds": [0.05, 0.1, 0.2]}))
+    proc = tune(tmp_path, "--study", "sim", "--simulate", "epochs.json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "no winner is tested or registered" in proc.stdout
+    assert len(re.findall(r"simulated winner \w+ \(lstm\): .*; not tested, not registered", proc.stdout)) == 2
+    all_runs = runs(tmp_path, "sim")
+    parents = [r for r in all_runs if r.get("har.role") == "parent"]
+    children = [r for r in all_runs if r.get("har.role") == "trial"]
+    assert len(parents) == 2 and all(", simulated)" in p["mlflow.runName"] for p in parents)
+    assert all(p["har.status"] == "complete" and p["status"] == "FINISHED" for p in parents)
+    assert len(children) == 6 and not [c for c in children if c.get("har.winner")]
+    for child in children:
+        steps = metric_steps(tmp_path, child["id"], "val/macro_f1")
+        assert steps == list(range(1, len(steps) + 1)) and 1 <= len(steps) <= 3
+    with sqlite3.connect(tmp_path / "mlflow.db") as db:
+        assert db.execute("select count(*) from registered_models").fetchone() == (0,)
+        (simulated,) = {v for (v,) in db.execute("select value from params where key = 'simulated'")}
+    assert simulated == "true"
+    assert_optuna_matches_mlflow(tmp_path, "sim")
+    assert not (tmp_path / "runs" / "sim" / "metrics.json").exists()
+    bad = tune(tmp_path, "--study", "sim", "--simulate", "missing.json")
+    assert bad.returncode == 2 and "--simulate missing.json" in one_line_error(bad)
+
+
+@pytest.mark.slow
 def test_predict_with_the_registered_champion(project: Path, first_study, tmp_path: Path) -> None:
     """`har predict --model NAME@champion`: the registry's checkpoint, downloaded from MLflow, applied to a
     raw recording; the same predictions as the checkpoint folder itself."""

@@ -1,7 +1,7 @@
 """Simulated training, for benchmarks and tests of the tuning machinery only (``har tune --simulate``).
 
-A simulated trial trains nothing: it holds its Ray slot for as long as a real epoch takes (a duration
-drawn from measured epoch times) and reports a plausible learning curve (rising to a plateau that
+A simulated trial trains nothing: it holds its Ray slot for as long as real epochs take (each epoch a
+duration drawn from measured epoch times) and reports a plausible learning curve (rising to a plateau that
 depends on the sampled configuration, with noise), so ASHA prunes and Optuna learns as they would.
 Everything else is the real path: Tune, the Optuna searchers, ASHA, the MLflow trial logging. Winners
 of a simulated study are never tested or registered. The worker imports neither torch nor the data.
@@ -44,7 +44,6 @@ def simulated_trial(config: dict[str, Any], payload: dict[str, Any]) -> None:
     started = time.time()
     key = json.dumps(config, sort_keys=True, default=str) + str(payload["seed"])
     rng = random.Random(int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big"))
-    epoch_seconds = rng.choice(payload["epoch_seconds"])
     plateau = rng.uniform(0.35, 0.95)  # what this configuration would reach
     pace = rng.uniform(1.0, 6.0)  # epochs to get about two thirds of the way there
     latency = rng.uniform(0.5, 5.0)
@@ -53,7 +52,8 @@ def simulated_trial(config: dict[str, Any], payload: dict[str, Any]) -> None:
     best, best_epoch, best_row = None, 0, {}
     max_epochs, patience = payload["max_epochs"], payload["patience"]
     for epoch in range(1, max_epochs + 1):
-        time.sleep(epoch_seconds * rng.lognormvariate(0.0, 0.1))
+        epoch_seconds = rng.choice(payload["epoch_seconds"])  # each epoch its own draw
+        time.sleep(epoch_seconds)
         f1 = max(0.0, min(1.0, plateau * (1 - math.exp(-epoch / pace)) + rng.gauss(0.0, 0.01)))
         row = {"val/macro_f1": f1, "val/accuracy": min(1.0, f1 + 0.03), "val/loss": 2.0 * (1.0 - f1)}
         value = row[metric]
@@ -65,7 +65,7 @@ def simulated_trial(config: dict[str, Any], payload: dict[str, Any]) -> None:
             "epoch": epoch, **row, "train/loss": 2.0 * (1.0 - f1) * 0.9, "epoch_seconds": epoch_seconds,
             **{f"best/{k}": v for k, v in best_row.items()}, objective: best,
             "best_epoch": best_epoch, "last": int(last), "latency_ms": latency, "parameters": 0,
-            "node_id": node, "simulated": 1, "started_at": started,
+            "node_id": node, "simulated": 1, "started_at": started, "reported_at": time.time(),
         })  # fmt: skip
         if last:
             return
