@@ -31,6 +31,8 @@ RECORDS = {
     "images": RESULTS / "images.json",
     "prepare": RESULTS / "prepare.json",
     "tracking_load": RESULTS / "tracking_load.json",
+    "scale": RESULTS / "scale.json",
+    "warm_start": RESULTS / "warm_start.json",
 }
 Records = dict[str, Any]
 
@@ -420,6 +422,70 @@ def tracking_load_section(r: Records) -> str:
     return "\n".join(lines)
 
 
+def scale_section(r: Records) -> str:
+    t, e = r["targets"], r["epoch_seconds"]
+    lines = [
+        "## Scale-out, simulated (`bench/scale.py`)",
+        "",
+        f"{r['benchmark']} ({r['date']}; {r['machine']}): `har tune --simulate` of `pipelines/myogym.yaml` "
+        f"(5 permutations x {r['runs'][0]['trials'] // 5} trials, ASHA as in the study) with 1 CPU and "
+        f"{r['runs'][0]['gpu_per_trial']} GPU per trial on local Ray nodes of {r['runs'][0]['gpus_per_node']} logical "
+        f"GPUs each; every simulated epoch sleeps a duration drawn from the UCI HAR epoch times of the model "
+        f"zoo, scaled to a median of {e['median']:.2f} s (range {e['min']:.2f}-{e['max']:.2f} s). Measured between the "
+        "first trial start and the last trial end, on the trials' own clocks. Reproduce: `python bench/scale.py` "
+        "(JSON: `bench/results/scale.json`).",
+        "",
+        "| nodes | slots | trials | epochs | tuning span s | utilisation | speedup | slot gap median / p95 s "
+        "| MLflow values/s | command s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for run in r["runs"]:
+        lines.append(
+            f"| {run['nodes']} | {run['slots']} | {run['trials']} | {run['epochs']} | {run['wall_s']} "
+            f"| {run['utilization']:.2f} | {run['speedup']}x | {run['slot_gap_s']} / {run['slot_gap_p95_s']} "
+            f"| {run['mlflow_values_per_s']} | {run['command_wall_s']} |"
+        )
+    lines += [
+        "",
+        f"Targets: utilisation >= {t['utilization']}, 4-node speedup >= {t['speedup_4_nodes']}x, slot gap <= "
+        f"{t['slot_gap_s']} s. Slots over time on the largest cluster (one row per trial worker, one bar per "
+        "trial, coloured by permutation):",
+        "",
+        f"![slots over time]({Path(r['picture']).relative_to('docs')})",
+    ]
+    lines += [f"- {note}" for note in r.get("notes", [])]
+    return "\n".join(lines)
+
+
+def warm_start_section(r: Records) -> str:
+    lines = [
+        "## Warm start (`bench/warm_start.py`)",
+        "",
+        f"{r['benchmark']} ({r['date']}; {r['machine']}): `har tune` of permutation `acc`, {r['trials']} trials of "
+        f"at most {r['max_epochs']} epochs, 2 at a time, cold or with `search.warm_start: {{from: ws-source/all, "
+        f"top: {r['top']}}}` (a search of permutation `all`, same space, {r['source_wall_s']} s). Time from the first "
+        f"trial's start to the first validation macro F1 >= {r['target_val_macro_f1']}. Reproduce: "
+        "`python bench/warm_start.py` (JSON: `bench/results/warm_start.json`).",
+        "",
+        "| search | seed | s to target | reached | best val macro F1 | wall s |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for kind, runs in r["runs"].items():
+        for run in runs:
+            lines.append(
+                f"| {kind} | {run['seed']} | {run['seconds']} | {'yes' if run['reached'] else 'no'} "
+                f"| {run['best_val_macro_f1']:.4f} | {run['wall_s']} |"
+            )
+    s = r["summary"]
+    lines += [
+        "",
+        f"Median time to target: cold {s['cold']['median_s']} s ({s['cold']['reached']} of {len(r['runs']['cold'])} "
+        f"reached it), warm {s['warm']['median_s']} s ({s['warm']['reached']} of {len(r['runs']['warm'])}).",
+    ]
+    lines += [f"- {note}" for note in r.get("notes", [])]
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------- models.md
 
 
@@ -474,6 +540,8 @@ PAGES: dict[str, dict[str, Renderer]] = {
         "images": lambda r: images_section(r["images"]),
         "prepare": lambda r: prepare_section(r["prepare"]),
         "tracking_load": lambda r: tracking_load_section(r["tracking_load"]),
+        "scale": lambda r: scale_section(r["scale"]),
+        "warm_start": lambda r: warm_start_section(r["warm_start"]),
     },
     "models.md": {
         "models_measured": lambda r: models_measured_section(r["accuracy"], r["throughput"]),
