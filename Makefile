@@ -39,7 +39,7 @@ run: install  ## the quickstart pipeline, offline: prepare the bundled sample ->
 	@echo "      'har predict --model har-uci_hapt_sample-all@champion --input recording.csv', docs/studies.md"
 
 test: install-dev  ## the whole test suite (real data from ../shared/datasets when present)
-	pytest -n 2
+	pytest -n 2 --durations=25
 
 lint: install-dev  ## ruff check and ruff format --check over har tests bench docs
 	ruff check har tests bench docs

@@ -127,12 +127,15 @@ def measure(trials: list[dict[str, Any]], slots: int) -> dict[str, Any]:
         runs.sort(key=lambda t: t["start"])
         gaps += [b["start"] - a["end"] for a, b in itertools.pairwise(runs)]
     gaps.sort()
+    ramp = statistics.median(min(t["start"] for t in runs) - first for runs in by_worker.values())
     return {
         "gpus_per_node": GPUS_PER_NODE, "gpu_per_trial": GPU_PER_TRIAL, "trials": len(trials),
         "wall_s": round(last - first, 1), "utilization": round(busy / (slots * (last - first)), 3),
         "slot_gap_s": round(statistics.median(gaps), 3) if gaps else None,
         "slot_gap_p95_s": round(gaps[int(0.95 * (len(gaps) - 1))], 3) if gaps else None,
         "workers": len(by_worker), "epochs": sum(t["epochs"] for t in trials),
+        "ramp_s": round(ramp, 1),  # median wait of a worker for its first trial (worker start-up)
+        "drain_s": round(last - max(t["start"] for t in trials), 1),  # after the last trial start: slots only empty
     }  # fmt: skip
 
 
@@ -163,7 +166,7 @@ def picture(trials: list[dict[str, Any]], slots: int, nodes: int, path: Path) ->
     ax.set_xlabel("seconds since the first trial started")
     ax.set_title(f"har tune --simulate, myogym-shaped study on {nodes} nodes x {GPUS_PER_NODE} GPUs")
     handles = [plt.Rectangle((0, 0), 1, 1, color=colours[p]) for p in perms]
-    ax.legend(handles, perms, ncol=len(perms), loc="upper center", bbox_to_anchor=(0.5, -0.25), frameon=False)
+    ax.legend(handles, perms, ncol=len(perms), loc="upper center", bbox_to_anchor=(0.5, -0.08), frameon=False)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -193,6 +196,10 @@ def main() -> None:
             trials = run.pop("_trials")
             if nodes == max(args.nodes):
                 picture(trials, run["slots"], nodes, PICTURE)
+                t0 = min(t["start"] for t in trials)
+                timeline = [
+                    {**t, "start": round(t["start"] - t0, 2), "end": round(t["end"] - t0, 2)} for t in trials
+                ]
             runs.append(run)
             print(json.dumps(run), flush=True)
     base = next((r for r in runs if r["nodes"] == 1), None)
@@ -211,6 +218,7 @@ def main() -> None:
         "targets": {"utilization": 0.9, "speedup_4_nodes": 3.6, "slot_gap_s": 1.0},
         "picture": str(PICTURE.relative_to(ROOT)),
         "runs": runs,
+        "timeline": timeline,  # the largest cluster's trials: the picture's data
     }
     save_json(args.out, record)
     print(f"wrote {args.out}")

@@ -467,13 +467,19 @@ def warm_start_section(r: Records) -> str:
         f"trial's start to the first validation macro F1 >= {r['target_val_macro_f1']}. Reproduce: "
         "`python bench/warm_start.py` (JSON: `bench/results/warm_start.json`).",
         "",
-        "| search | seed | s to target | reached | best val macro F1 | wall s |",
-        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    others = list(r["runs"]["cold"][0].get("other_targets_s", {}))
+    lines += [
+        "| search | seed | s to target | reached | "
+        + " | ".join(f"s to {o}" for o in others)
+        + " | best val macro F1 | wall s |",
+        "| --- | --- | --- | --- | " + " | ".join("---" for _ in others) + " | --- | --- |",
     ]
     for kind, runs in r["runs"].items():
         for run in runs:
+            also = " | ".join("-" if v is None else str(v) for v in run.get("other_targets_s", {}).values())
             lines.append(
-                f"| {kind} | {run['seed']} | {run['seconds']} | {'yes' if run['reached'] else 'no'} "
+                f"| {kind} | {run['seed']} | {run['seconds']} | {'yes' if run['reached'] else 'no'} | {also} "
                 f"| {run['best_val_macro_f1']:.4f} | {run['wall_s']} |"
             )
     s = r["summary"]
