@@ -357,8 +357,7 @@ def trial_spans(root: Path, study: str, study_run: str) -> dict[str, list[tuple[
 @pytest.mark.slow
 def test_permutations_are_searched_at_once_each_with_its_budget_and_champion(tmp_path: Path) -> None:
     """Issue 21: one Tune run searches both permutations, their trials sharing the slots (they overlap
-    in time) while each keeps its budget, Optuna study and champion; --sequential searches one, then the
-    other."""
+    in time) while each keeps its budget, Optuna study and champion (--sequential: the simulated test)."""
     root = make_project(tmp_path)
     body = {**TINY, "permutations": ["all", "acc"],
             "budget": {**TINY["budget"], "trials": 3, "max_epochs": 2}}  # fmt: skip
@@ -377,21 +376,13 @@ def test_permutations_are_searched_at_once_each_with_its_budget_and_champion(tmp
     assert overlapping, spans  # trials of both permutations trained at the same time
     assert_optuna_matches_mlflow(root, "pair")
     assert len(optuna_studies(root, "pair")) == 2
-    # --sequential: the second permutation starts once the first has finished
-    proc = tune(root, "--study", "pair", "--sequential", "--trials", "2")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "searched one after another" in proc.stdout
-    study_runs = {r["har.study_run"] for r in runs(root, "pair") if r.get("har.role") == "parent"}
-    (second,) = study_runs - {study_run}
-    spans = trial_spans(root, "pair", second)
-    assert {p: len(s) for p, s in spans.items()} == {"all": 2, "acc": 2}
-    assert max(end for _, end in spans["all"]) <= min(start for start, _ in spans["acc"]), spans
 
 
 @pytest.mark.slow
 def test_a_simulated_study_runs_the_real_search_but_never_registers(tmp_path: Path) -> None:
     """Issue 21: --simulate (benchmarks and tests only) needs no data, logs its trials like a real study
-    and its Optuna searches match them, but no winner is tested or registered and no metrics file written."""
+    and its Optuna searches match them, but no winner is tested or registered and no metrics file written.
+    With --sequential the second permutation's trials start once the first's have ended."""
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
     (tmp_path / "pipelines").mkdir()
     body = {
@@ -401,9 +392,9 @@ def test_a_simulated_study_runs_the_real_search_but_never_registers(tmp_path: Pa
     }
     write_study(tmp_path, "sim", body)
     (tmp_path / "epochs.json").write_text(json.dumps({"epoch_seconds": [0.05, 0.1, 0.2]}))
-    proc = tune(tmp_path, "--study", "sim", "--simulate", "epochs.json")
+    proc = tune(tmp_path, "--study", "sim", "--simulate", "epochs.json", "--sequential")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "no winner is tested or registered" in proc.stdout
+    assert "no winner is tested or registered" in proc.stdout and "searched one after another" in proc.stdout
     assert len(re.findall(r"simulated winner \w+ \(lstm\): .*; not tested, not registered", proc.stdout)) == 2
     all_runs = runs(tmp_path, "sim")
     parents = [r for r in all_runs if r.get("har.role") == "parent"]
@@ -420,6 +411,9 @@ def test_a_simulated_study_runs_the_real_search_but_never_registers(tmp_path: Pa
     assert simulated == "true"
     assert_optuna_matches_mlflow(tmp_path, "sim")
     assert not (tmp_path / "runs" / "sim" / "metrics.json").exists()
+    spans = trial_spans(tmp_path, "sim", parents[0]["har.study_run"])
+    assert {p: len(s) for p, s in spans.items()} == {"all": 3, "acc": 3}
+    assert max(end for _, end in spans["all"]) <= min(start for start, _ in spans["acc"]), spans
     bad = tune(tmp_path, "--study", "sim", "--simulate", "missing.json")
     assert bad.returncode == 2 and "--simulate missing.json" in one_line_error(bad)
 

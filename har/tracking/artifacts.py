@@ -16,10 +16,8 @@ from mlflow.models import infer_signature
 
 from har.metrics import scalars
 from har.plots import confusion_matrix_png, learning_curves_png
-from har.tracking.store import log_metrics
+from har.tracking.store import CHECKPOINT_DIR, log_metrics
 from har.train.checkpoint import save_checkpoint
-
-CHECKPOINT_DIR = "checkpoint"  # artifact folder holding the har-lab checkpoint of a winner
 
 
 # -- the winner of a permutation ---------------------------------------------------------------

@@ -15,8 +15,7 @@ import mlflow
 from mlflow.exceptions import MlflowException
 
 from har.errors import BadInput, HarError
-from har.tracking.artifacts import CHECKPOINT_DIR
-from har.tracking.store import connect, quote, resolve_uri
+from har.tracking.store import CHECKPOINT_DIR, connect, quote, resolve_uri
 
 CHAMPION = "champion"
 

@@ -21,6 +21,8 @@ from mlflow.tracking import MlflowClient
 
 from har.errors import BadInput, HarError
 
+CHECKPOINT_DIR = "checkpoint"  # artifact folder holding the har-lab checkpoint of a winner
+
 TRACKING_ENV = "MLFLOW_TRACKING_URI"
 DEFAULT_URI = "sqlite:///mlflow.db"
 
