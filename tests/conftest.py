@@ -22,8 +22,8 @@ def _one_torch_thread():
 # private Ray of its own) and the multi-node cluster tests of test_faults.py (`ray start` clusters on
 # 127.0.0.1, each stopped by killing its own session's processes, never `ray stop --force`). Ray tests
 # are collected first so that the two long units start at once.
-RAY_MODULES = ("test_dvc.py", "test_faults.py", "test_tracking_server.py", "test_tune.py")
-CLUSTER_MODULES = ("test_faults.py",)
+RAY_MODULES = ("test_dvc.py", "test_faults.py", "test_ray_jobs.py", "test_tracking_server.py", "test_tune.py")
+CLUSTER_MODULES = ("test_faults.py", "test_ray_jobs.py")
 
 
 # tests of those modules that start no Ray (study-file checks, the data-only DVC pipeline): shared out

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from har import __version__
-from har.cli import cv, data, models, predict, report, train, tune
+from har.cli import cv, data, jobs, models, predict, report, train, tune
 from har.cli.console import err, out
 from har.errors import HarError
 
@@ -32,6 +32,7 @@ app.command("tune")(tune.tune_cmd)
 app.command("predict")(predict.predict_cmd)
 app.command("report")(report.report_cmd)
 app.command("plots-template")(report.plots_template_cmd)
+app.add_typer(jobs.app, name="jobs")
 
 
 def _version(value: bool) -> None:

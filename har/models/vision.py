@@ -9,7 +9,6 @@ says so. Input: [B, 3, H, W] normalised with the ImageNet statistics; ``window``
 
 from __future__ import annotations
 
-import torchvision
 from torch import nn
 
 from har.errors import BadInput
@@ -45,6 +44,10 @@ def _backbone(name: str, n_channels: int, n_classes: int, fine_tune: bool, weigh
         raise BadInput(
             f"model {name!r} reads RGB images (3 channels), got {n_channels}; use an image dataset"
         )
+    # deferred: importing torchvision loads torch._dynamo (about 2 s of every command's start and every
+    # trial worker's), which only the image backbones need
+    import torchvision
+
     model = getattr(torchvision.models, name)(weights=None)  # never a hub download
     if name.startswith("resnet"):
         head = "fc"

@@ -27,7 +27,6 @@ import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader
-from torchvision.transforms import v2
 
 from har.data.formats.image_folder import IMAGENET_MEAN, IMAGENET_STD, TEST, TRAIN, VAL
 from har.errors import BadInput
@@ -38,6 +37,8 @@ AUGMENT_LEVELS = ("none", "flip", "published", "strong")
 
 def transform(crop: int, augment: str = "none"):
     """The torchvision (v2) transform of a decoded uint8 image [3, S, S] to a normalised float tensor."""
+    # deferred: importing torchvision loads torch._dynamo (about 2 s), which only image data needs
+    from torchvision.transforms import v2
 
     if augment not in AUGMENT_LEVELS:
         raise BadInput(f"image augmentation {augment!r}: choose one of {', '.join(AUGMENT_LEVELS)}")
