@@ -205,10 +205,14 @@ def _search(setup: Setup, name: str, perms: list[str]) -> dict[str, PermutationO
     for t in tracked.values():
         t.wait(seconds=5)  # still down: a clean error, and --resume logs the winner
     short = [p for p in perms if len(results[p]) < study.budget.trials]
-    if short or grid.num_terminated + grid.num_errors < len(grid):  # SIGINT / SIGUSR1: Tune stopped early
+    # SIGINT / SIGUSR1: Tune stopped early. A trial it stopped then counts as terminated, but only a trial
+    # that ended by itself or by ASHA has a last result marked done (the experiment snapshot keeps the
+    # others running, and --resume continues them)
+    unfinished = [r for r in grid if not r.error and not (r.metrics or {}).get("done")]
+    if short or unfinished or grid.num_terminated + grid.num_errors < len(grid):
         for t in tracked.values():
             t.end("interrupted")
-        ended = grid.num_terminated + grid.num_errors
+        ended = len(grid) - len(unfinished)
         raise HarError(
             f"[{', '.join(perms)}] study interrupted after {ended} of {study.budget.trials * len(perms)} trials; "
             f"continue with: har tune --study {study.name} --resume"
