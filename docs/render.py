@@ -445,6 +445,10 @@ def scale_section(r: Records) -> str:
             f"| {run['utilization']:.2f} | {run['speedup']}x | {run['slot_gap_s']} / {run['slot_gap_p95_s']} "
             f"| {run['mlflow_values_per_s']} | {run['command_wall_s']} |"
         )
+    timing = [run for run in r["runs"] if "ramp_s" in run]
+    if timing:  # where the slot time goes: worker start-up, and the end where slots only empty
+        lines += ["", "Start-up ramp (median wait of a worker for its first trial) / drain (from the last trial "
+                  "start to the end), s: " + ", ".join(f"{x['nodes']} nodes {x['ramp_s']} / {x['drain_s']}" for x in timing) + "."]  # fmt: skip
     lines += [
         "",
         f"Targets: utilisation >= {t['utilization']}, 4-node speedup >= {t['speedup_4_nodes']}x, slot gap <= "

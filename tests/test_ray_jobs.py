@@ -33,7 +33,7 @@ def start_head(port: int, dashboard: int) -> None:
 def test_a_study_runs_as_a_ray_job_stops_cleanly_and_resumes_as_another(tmp_path: Path) -> None:
     (tmp_path / "project").mkdir()
     project = make_project(tmp_path / "project")
-    body = {**TINY, "budget": {**TINY["budget"], "trials": 4, "max_epochs": 4, "grace_period": 4}}
+    body = {**TINY, "budget": {**TINY["budget"], "trials": 4, "max_epochs": 3, "grace_period": 3}}
     write_study(project, "jobs", body)
     port, dashboard = _free_port(), _free_port()
     address = f"http://127.0.0.1:{dashboard}"

@@ -101,13 +101,12 @@ def tune_cmd(
     tested once on the test subjects, logged to MLflow and registered as
     har-<dataset>-<permutation> (alias 'champion' moves only when it wins on the same test split)."""
     from har.data.settings import data_settings
+    from har.tune.simulate import load_epoch_seconds
     from har.tune.study import load_study
 
+    epoch_seconds = load_epoch_seconds(simulate) if simulate else None
     spec = load_study(study, params).overridden(trials, max_epochs, concurrency)
     from har.tune.driver import TuneOptions, run_study
-    from har.tune.simulate import load_epoch_seconds
-
-    epoch_seconds = load_epoch_seconds(simulate) if simulate else None
 
     options = TuneOptions(
         address=address, storage_path=storage_path, tracking_uri=tracking_uri, optuna_storage=optuna_storage,
