@@ -226,8 +226,6 @@ def _search(setup: Setup, name: str, perms: list[str]) -> dict[str, PermutationO
                 outcomes[perm] = _simulated_winner(setup, perm, results[perm], tracked[perm])
         except HarError as exc:
             failures.append(str(exc))
-    if failures:
-        raise HarError("; ".join(failures))
     wall = time.perf_counter() - started
     for perm, outcome in outcomes.items():
         outcome.wall_seconds = wall
@@ -239,6 +237,8 @@ def _search(setup: Setup, name: str, perms: list[str]) -> dict[str, PermutationO
                 "study/failed_trials": outcome.failed,
             },
         )
+    if failures:  # the others are complete (a resume does not register them again)
+        raise HarError("; ".join(failures))
     return outcomes
 
 
