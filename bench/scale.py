@@ -10,7 +10,7 @@ and one ASHA scheduler per permutation, all permutations at once, MLflow trial l
 storage). Simulated trials sleep each epoch for a duration drawn from the measured UCI HAR epoch times
 (bench/results/throughput.json: 5,881 training windows / windows per second of each model of the zoo),
 scaled so that their median is --median-epoch seconds (a GPU-sized epoch), and report learning curves
-that ASHA prunes as it would real ones.
+that ASHA prunes as it would real ones (their plateaus are a hash of the configuration: nothing to learn).
 
 Measured per cluster size, between the first trial start and the last trial end (the trials' own clocks):
 - utilisation: busy slot-seconds / available slot-seconds (slots = nodes x 4 GPUs / 0.5 GPU per trial)

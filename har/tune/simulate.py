@@ -1,8 +1,9 @@
 """Simulated training, for benchmarks and tests of the tuning machinery only (``har tune --simulate``).
 
 A simulated trial trains nothing: it holds its Ray slot for as long as real epochs take (each epoch a
-duration drawn from measured epoch times) and reports a plausible learning curve (rising to a plateau that
-depends on the sampled configuration, with noise), so ASHA prunes and Optuna learns as they would.
+duration drawn from measured epoch times) and reports a plausible learning curve (rising to a plateau drawn from a
+hash of the sampled configuration, with noise), so ASHA prunes as it would. The plateaus have no structure
+for Optuna to learn: the simulation measures the machinery, not the search.
 Everything else is the real path: Tune, the Optuna searchers, ASHA, the MLflow trial logging. Winners
 of a simulated study are never tested or registered. The worker imports neither torch nor the data.
 """
