@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import shlex
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,17 +87,25 @@ class Jobs:
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise HarError(f"no Ray job server at {address}: {str(exc).splitlines()[0][:200]}") from exc
 
-    def submit(self, job: StudyJob, job_id: str | None = None) -> str:
+    def submit(self, job: StudyJob, job_id: str | None = None, wait_s: float = 60.0) -> str:
+        """Submit; a head that has just started answers "no available agent" for a while: retried."""
         job.check()
-        try:
-            return self.client.submit_job(
-                entrypoint=job.entrypoint(),
-                runtime_env=job.runtime_env(),
-                submission_id=job_id,
-                metadata={"har.study": job.study},
-            )
-        except RuntimeError as exc:
-            raise HarError(f"job not submitted to {self.address}: {str(exc).splitlines()[0][:300]}") from exc
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                return self.client.submit_job(
+                    entrypoint=job.entrypoint(),
+                    runtime_env=job.runtime_env(),
+                    submission_id=job_id,
+                    metadata={"har.study": job.study},
+                )
+            except RuntimeError as exc:
+                if "No available agent" in str(exc) and time.monotonic() < deadline:
+                    time.sleep(1.0)
+                    continue
+                raise HarError(
+                    f"job not submitted to {self.address}: {str(exc).splitlines()[0][:300]}"
+                ) from exc
 
     def info(self, job_id: str) -> JobDetails:
         try:

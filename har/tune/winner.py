@@ -22,7 +22,7 @@ from har.train.loop import evaluate
 from har.train.run import RunSpec, make_checkpoint_info, resolve
 from har.tune.outputs import PermutationOutcome, write_plot_data
 from har.tune.study import StudySpec
-from har.tune.trial import STATE_FILE
+from har.tune.trial import STATE_FILE, oldest_newer_checkpoint
 
 
 def finite(value: Any) -> bool:
@@ -91,7 +91,9 @@ def finish_winner(study: StudySpec, perm: str, best, data: TrainData, tracked: P
         study.split_seed,
     )
     hparams, cfg = resolve(spec)
-    with best.checkpoint.as_directory() as folder:
+    # after a killed driver's resume the result may name a checkpoint the trial has since replaced
+    checkpoint = oldest_newer_checkpoint(best.checkpoint) or best.checkpoint
+    with checkpoint.as_directory() as folder:
         state = torch.load(Path(folder) / STATE_FILE, weights_only=True)
     model = build(
         setup.model,
