@@ -23,6 +23,8 @@ def start_head(port: int, dashboard: int) -> None:
     """A one-node cluster whose head runs the job server (the dashboard's Jobs API) and two trials."""
     args = ["--head", "--port", str(port), "--num-cpus", "2", "--include-dashboard", "true",
             "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard), "--memory", str(3 * 1024**3),
+            # the job agent's own port: its default (52365) may be held by another Ray on this machine
+            "--dashboard-agent-listen-port", str(_free_port()),
             "--object-store-memory", str(256 * 1024**2), "--disable-usage-stats", "--node-ip-address", "127.0.0.1"]  # fmt: skip
     started = subprocess.run([str(BIN / "ray"), "start", *args], capture_output=True, text=True,
                              env={**env(), **RAY_ENV}, timeout=120)  # fmt: skip
