@@ -262,10 +262,7 @@ def _trainable(study: StudySpec, data: dict, simulate: list[float] | None):
 def _simulated_winner(setup: Setup, perm: str, results: list, tracked: PermutationRun) -> PermutationOutcome:
     """The best simulated trial, said and logged on the parent run; never tested, never registered."""
     study = setup.study
-    outcome = PermutationOutcome(
-        perm, tracked.parent_id, trials=len(results), failed=sum(1 for r in results if r.error)
-    )
-    outcome.trial_seconds = sum(trial_seconds(r) for r in results)
+    outcome = _counted(perm, results, tracked)
     ok = [r for r in results if not r.error and finite((r.metrics or {}).get(study.objective_key))]
     if ok:
         best = best_result(study, ok)
@@ -273,6 +270,15 @@ def _simulated_winner(setup: Setup, perm: str, results: list, tracked: Permutati
         outcome.val = {k[len("best/") :]: v for k, v in best.metrics.items() if k.startswith("best/val/")}
         print(f"[{perm}] simulated winner {outcome.best_trial} ({outcome.model}): {study.metric} "
               f"{best.metrics[study.objective_key]:.4f}; not tested, not registered", flush=True)  # fmt: skip
+    return outcome
+
+
+def _counted(perm: str, results: list, tracked: PermutationRun) -> PermutationOutcome:
+    """A permutation's outcome with its trials counted and their time summed (no winner yet)."""
+    outcome = PermutationOutcome(
+        perm, tracked.parent_id, trials=len(results), failed=sum(1 for r in results if r.error)
+    )
+    outcome.trial_seconds = sum(trial_seconds(r) for r in results)
     return outcome
 
 
@@ -304,10 +310,7 @@ def _start_parent(setup: Setup, perm: str) -> PermutationRun:
 def _finish(setup: Setup, perm: str, results: list, data, tracked: PermutationRun) -> PermutationOutcome:
     """A permutation whose trials all ended: its winner (best on validation) tested once, logged, registered."""
     study, options = setup.study, setup.options
-    outcome = PermutationOutcome(
-        perm, tracked.parent_id, trials=len(results), failed=sum(1 for r in results if r.error)
-    )
-    outcome.trial_seconds = sum(trial_seconds(r) for r in results)
+    outcome = _counted(perm, results, tracked)
     ok = scored_results(study, results)
     if not ok:
         tracked.end("failed")
