@@ -85,6 +85,14 @@ def tune_cmd(
             "(default: live on a terminal, plain otherwise, e.g. CI and dvc repro).",
         ),
     ] = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Only check the study file, its prepared data and the Optuna storage, print what would run "
+            "and exit (0: ready, 2: bad input) without starting Ray; batch jobs run this first.",
+        ),
+    ] = False,
     simulate: Annotated[
         Path | None,
         typer.Option(
@@ -106,7 +114,7 @@ def tune_cmd(
 
     epoch_seconds = load_epoch_seconds(simulate) if simulate else None
     spec = load_study(study, params).overridden(trials, max_epochs, concurrency)
-    from har.tune.driver import TuneOptions, run_study
+    from har.tune.driver import TuneOptions, check_study, run_study
 
     options = TuneOptions(
         address=address, storage_path=storage_path, tracking_uri=tracking_uri, optuna_storage=optuna_storage,
@@ -115,6 +123,9 @@ def tune_cmd(
         metrics_out=None if simulate else metrics_out or Path("runs") / spec.name / "metrics.json",
         register=not (no_register or simulate), live=live, simulate=epoch_seconds,
     )  # fmt: skip
+    if check:
+        out.print(f"ready: {check_study(spec, options)}", highlight=False, soft_wrap=True)
+        return
     outcomes = run_study(spec, options)
     # fits 80 columns: short headers, names never cut (failures and champions said below the table)
     table = Table(

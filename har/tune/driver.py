@@ -55,6 +55,20 @@ class TuneOptions:
     simulate: list[float] | None = None  # epoch seconds to draw from: simulated trials (benchmarks, tests)
 
 
+def check_study(study: StudySpec, options: TuneOptions) -> str:
+    """What ``run_study`` refuses before it starts Ray (the study file was checked on load): unprepared
+    data, an unusable Optuna storage. A batch job runs this before it starts its cluster (``--check``)."""
+    if options.simulate is None:
+        _check_dataset(study, options)
+    uri = resolve_uri(options.tracking_uri)
+    optuna_url = storage_url(options.optuna_storage, uri)
+    open_storage(optuna_url)
+    return (
+        f"study {study.name}: {len(study.permutations)} permutation(s) of {study.dataset}, {study.budget.trials} "
+        f"trials each; tracking {uri}; searches {optuna_url}; storage {storage_root(options.storage_path)}"
+    )
+
+
 def run_study(study: StudySpec, options: TuneOptions) -> list[PermutationOutcome]:
     """Every permutation of ``study``: search (all at once, or one after another with ``sequential``),
     test each winner once, log, register."""
