@@ -18,7 +18,7 @@ from har.train.adapt import adapt_batchnorm, check_adaptable, predict_adapted
 from har.train.checkpoint import load_checkpoint
 from har.train.data import load_train_data
 from har.train.loop import predict_logits
-from tests.cli_helpers import har, one_line_error, sample_project
+from tests.cli_helpers import har, har_in_process, one_line_error, sample_project
 
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 TINY_CNN = ("-m", "resnet1d", "-H", "widths=[8]", "-H", "kernels=[3]", "--epochs", "1")
@@ -154,9 +154,9 @@ def test_har_cv_adapt_records_both_figures_from_the_same_models(project: Path) -
 def test_adapt_bad_input_exits_2(project: Path, command: tuple[str, ...], expected: str) -> None:
     (project / "cnn").mkdir(exist_ok=True)  # checked before the checkpoint is read
     proc = (
-        har(*command, "-o", "cv/never.json", cwd=project)
+        har_in_process(*command, "-o", "cv/never.json", cwd=project)
         if command[0] == "cv"
-        else har(*command, cwd=project)
+        else har_in_process(*command, cwd=project)
     )
     assert proc.returncode == 2
     assert expected in one_line_error(proc)

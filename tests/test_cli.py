@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.cli_helpers import REPO, har, one_line_error
+from tests.cli_helpers import REPO, har, har_in_process, one_line_error
 
 
 @pytest.fixture()
@@ -35,6 +37,7 @@ def test_list_shows_every_dataset(project: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     for name in ("uci_hapt_sample", "uci_hapt", "uci_har", "myogym", "opportunity", "watch"):
         assert name in proc.stdout
+    assert har_in_process("data", "list", cwd=project).stdout == proc.stdout  # the same 200-column table
 
 
 def test_fetch_prepare_info_on_the_bundled_sample(project: Path) -> None:
@@ -57,13 +60,19 @@ def test_fetch_prepare_info_on_the_bundled_sample(project: Path) -> None:
 
 
 def test_unknown_dataset_exits_2(project: Path) -> None:
+    # the installed console script end to end; the other bad-input checks run har.cli.main in this process,
+    # which says the same and leaves the process as it found it
     proc = har("data", "prepare", "ucihar", cwd=project)
     assert proc.returncode == 2
     assert "unknown dataset 'ucihar'" in one_line_error(proc)
+    before = (os.getcwd(), dict(os.environ), list(sys.argv))
+    same = har_in_process("data", "prepare", "ucihar", cwd=project)
+    assert (same.returncode, same.stdout, same.stderr) == (proc.returncode, proc.stdout, proc.stderr)
+    assert (os.getcwd(), dict(os.environ), list(sys.argv)) == before
 
 
 def test_unknown_sensor_group_exits_2(project: Path) -> None:
-    proc = har("data", "info", "myogym", "--sensors", "emg+magnetometer", cwd=project)
+    proc = har_in_process("data", "info", "myogym", "--sensors", "emg+magnetometer", cwd=project)
     assert proc.returncode == 2
     assert "'magnetometer'" in one_line_error(proc) and "emg, acc, gyro" in proc.stderr
 
@@ -73,7 +82,7 @@ def test_unknown_params_key_exits_2(project: Path) -> None:
     params.write_text(
         params.read_text().replace("  uci_hapt_sample:\n    window:", "  uci_hapt_sample:\n    windw:")
     )
-    proc = har("data", "prepare", "uci_hapt_sample", cwd=project)
+    proc = har_in_process("data", "prepare", "uci_hapt_sample", cwd=project)
     assert proc.returncode == 2
     assert "datasets.uci_hapt_sample.windw" in one_line_error(proc)
 
@@ -81,7 +90,7 @@ def test_unknown_params_key_exits_2(project: Path) -> None:
 def test_bad_param_value_exits_2(project: Path) -> None:
     params = project / "params.yaml"
     params.write_text(params.read_text().replace("{size: 128, step: 64", "{size: -5, step: 64", 1))
-    proc = har("data", "prepare", "uci_hapt_sample", cwd=project)
+    proc = har_in_process("data", "prepare", "uci_hapt_sample", cwd=project)
     assert proc.returncode == 2
     assert "datasets.uci_hapt_sample.window.size" in one_line_error(proc)
 
@@ -89,7 +98,7 @@ def test_bad_param_value_exits_2(project: Path) -> None:
 def test_checksum_mismatch_exits_2_and_writes_nothing(project: Path) -> None:
     target = project / "sample" / "uci_hapt" / "RawData" / "acc_exp01_user01.txt.gz"
     target.write_bytes(gzip.compress(b"0.1 0.2 0.3\n"))
-    proc = har("data", "fetch", "uci_hapt_sample", cwd=project)
+    proc = har_in_process("data", "fetch", "uci_hapt_sample", cwd=project)
     assert proc.returncode == 2
     message = one_line_error(proc)
     assert "acc_exp01_user01" in message and "sha256" in message
@@ -100,14 +109,14 @@ def test_checksum_mismatch_exits_2_and_writes_nothing(project: Path) -> None:
 def test_incomplete_mirror_exits_2(project: Path, tmp_path: Path) -> None:
     mirror = tmp_path / "mirror"
     shutil.copytree(project / "sample" / "uci_hapt", mirror / "uci_hapt")
-    proc = har("data", "fetch", "uci_hapt", "--mirror", str(mirror), cwd=project)
+    proc = har_in_process("data", "fetch", "uci_hapt", "--mirror", str(mirror), cwd=project)
     assert proc.returncode == 2
     assert "missing" in one_line_error(proc)
     assert not (project / "data" / "raw" / "uci_hapt").exists()
 
 
 def test_prepare_before_fetch_says_what_to_run(project: Path) -> None:
-    proc = har("data", "prepare", "watch", cwd=project)
+    proc = har_in_process("data", "prepare", "watch", cwd=project)
     assert proc.returncode == 2
     assert "har data fetch watch" in one_line_error(proc)
 

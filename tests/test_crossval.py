@@ -13,7 +13,7 @@ from har.data.prepared import load_prepared
 from har.errors import BadInput
 from har.train.crossval import subject_folds
 from har.train.data import load_train_data
-from tests.cli_helpers import REPO, har, one_line_error, sample_project
+from tests.cli_helpers import REPO, har, har_in_process, one_line_error, sample_project
 
 SHARED = REPO.parent / "shared" / "datasets"
 TINY = ("-m", "lstm", "-H", "hidden=8", "-H", "layers=1", "--epochs", "1")
@@ -92,7 +92,7 @@ def test_har_cv_over_training_subjects(project: Path) -> None:
     ],
 )
 def test_har_cv_bad_input_exits_2(project: Path, args: tuple[str, ...], expected: str) -> None:
-    proc = har("cv", "-d", "uci_hapt_sample", *TINY, *args, "-o", "cv/bad.json", cwd=project)
+    proc = har_in_process("cv", "-d", "uci_hapt_sample", *TINY, *args, "-o", "cv/bad.json", cwd=project)
     assert proc.returncode == 2
     assert expected in one_line_error(proc)
     assert not (project / "cv" / "bad.json").exists()

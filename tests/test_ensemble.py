@@ -16,7 +16,7 @@ from har.train.checkpoint import load_checkpoint, save_checkpoint
 from har.train.data import load_train_data
 from har.train.ensemble import load_members, mean_probs
 from har.train.run import RunSpec, checkpoint_info, run
-from tests.cli_helpers import har, one_line_error, sample_project
+from tests.cli_helpers import har, har_in_process, one_line_error, sample_project
 
 DATASET = "uci_hapt_sample"
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}
@@ -92,6 +92,6 @@ def test_members_that_read_other_data_are_refused(project: Path) -> None:
     ids=["channels", "repeats", "adapt"],
 )
 def test_cli_ensemble_bad_input_exits_2(project: Path, args: tuple[str, ...], expected: str) -> None:
-    proc = har("evaluate", *args, cwd=project, extra_env=ONE_THREAD)
+    proc = har_in_process("evaluate", *args, cwd=project, extra_env=ONE_THREAD)
     assert proc.returncode == 2
     assert expected in one_line_error(proc)

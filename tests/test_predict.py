@@ -26,7 +26,7 @@ from har.predict.sensors import predict_file
 from har.train.checkpoint import save_checkpoint
 from har.train.loop import predict_logits
 from har.train.run import RunSpec, checkpoint_info, run
-from tests.cli_helpers import REPO, har, one_line_error
+from tests.cli_helpers import REPO, har, har_in_process, one_line_error
 
 DATASET = "uci_hapt_sample"
 EXP, USER = 1, 1  # experiment 1 of volunteer 1: 20598 samples, 175 prepared windows
@@ -310,7 +310,7 @@ def _clock(rate_hz: float):
     return change
 
 
-CLI_CASES = {  # through the console script: exit code 2 and one line on stderr
+CLI_CASES = {  # through the CLI's entry point (in this process): exit code 2 and one line on stderr
     "missing-channel": (
         lambda t: t.drop(columns=["gyro_z"]),
         ["channel 'gyro_z' is missing", "acc_x, acc_y"],
@@ -327,7 +327,7 @@ def test_bad_recordings_exit_2_with_one_line_and_no_output(
 ) -> None:
     change, expected = CLI_CASES[case]
     path = _variant(project, recording, f"bad-{case}.csv", change)
-    proc = har("predict", "-m", "ckpt", "-i", path.name, cwd=project)
+    proc = har_in_process("predict", "-m", "ckpt", "-i", path.name, cwd=project)
     assert proc.returncode == 2, proc.stderr
     message = one_line_error(proc)
     assert message.startswith(f"error: {path.name}: ")
@@ -339,6 +339,7 @@ def test_bad_recordings_exit_2_with_one_line_and_no_output(
 
 def test_unknown_model_exits_2_and_keeps_an_earlier_output(project: Path, recording: Path) -> None:
     (project / "kept.csv").write_text("old\n")
+    # the installed console script end to end (the other CLI cases run har.cli.main in this process)
     proc = har("predict", "-m", "runs/train/missing-model", "-i", "walk.csv", "-o", "kept.csv", cwd=project)
     assert proc.returncode == 2
     assert "--model runs/train/missing-model: no such checkpoint folder" in one_line_error(proc)

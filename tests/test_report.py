@@ -11,7 +11,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from har.report.data import collect
-from tests.cli_helpers import har, one_line_error
+from tests.cli_helpers import har, har_in_process, one_line_error
 
 
 @pytest.fixture(scope="module")
@@ -88,17 +88,20 @@ def test_report_files_and_bad_input(study_uri: str, tmp_path: Path) -> None:
     assert "[t0lstm]" not in md  # the trial id suffix is dropped from labels
     # bad input: one line, exit 2, the previous report left as it was
     before = md
-    for args, expected in (
-        (["--study", "nope"], "no MLflow experiment"),
+    # the console script where the command opens the database (it sets MLflow's process-wide tracking
+    # URI), this process where it fails before that
+    for run, args, expected in (
+        (har, ["--study", "nope"], "no MLflow experiment"),
         (
+            har,
             ["--study", "demo", "--study-run", "zzz"],
             "--study-run zzz: not a run of study 'demo' (known: run0, run1)",
         ),
-        (["--study", "demo", "--metric", "test/accuracy"], "--metric test/accuracy"),
+        (har_in_process, ["--study", "demo", "--metric", "test/accuracy"], "--metric test/accuracy"),
     ):
-        bad = har("report", *args, "--tracking-uri", uri, "--out", str(tmp_path / "reports"), cwd=tmp_path)
+        bad = run("report", *args, "--tracking-uri", uri, "--out", str(tmp_path / "reports"), cwd=tmp_path)
         assert bad.returncode == 2 and expected in one_line_error(bad)
-    missing = har(
+    missing = har_in_process(
         "report", "--study", "demo", "--tracking-uri", f"sqlite:///{tmp_path}/none.db", cwd=tmp_path
     )
     assert missing.returncode == 2 and "no MLflow database" in one_line_error(missing)

@@ -23,7 +23,7 @@ from har.train.data import load_train_data
 from har.train.dataset import TrainData
 from har.train.loop import StopTraining, TrainConfig, _optimizer, evaluate, fit, predict_logits
 from har.train.run import RunResult, RunSpec, checkpoint_info, resolve, run
-from tests.cli_helpers import har, one_line_error, sample_project
+from tests.cli_helpers import har, har_in_process, one_line_error, sample_project
 
 DATASET = "uci_hapt_sample"
 SMALL = {"hidden": 8, "layers": 1}  # a fast lstm
@@ -504,7 +504,7 @@ def test_cli_models_zoo_lists_every_model(project: Path) -> None:
     ids=["model", "preset", "sensors", "hparam"],
 )
 def test_cli_train_bad_input_exits_2(project: Path, args: tuple[str, ...], expected: str) -> None:
-    proc = har(
+    proc = har_in_process(
         "train", "-d", DATASET, "--epochs", "1", "--out", "never", *args, cwd=project, extra_env=ONE_THREAD
     )
     assert proc.returncode == 2
@@ -514,9 +514,9 @@ def test_cli_train_bad_input_exits_2(project: Path, args: tuple[str, ...], expec
 
 def test_cli_evaluate_bad_input_exits_2(project: Path, trained: tuple[Path, str]) -> None:
     (project / "not-a-checkpoint").mkdir(exist_ok=True)
-    proc = har("evaluate", "not-a-checkpoint", cwd=project, extra_env=ONE_THREAD)
+    proc = har_in_process("evaluate", "not-a-checkpoint", cwd=project, extra_env=ONE_THREAD)
     assert proc.returncode == 2
     assert "not a har-lab checkpoint" in one_line_error(proc)
-    proc = har("evaluate", "ckpt", "--split", "nope", cwd=project, extra_env=ONE_THREAD)
+    proc = har_in_process("evaluate", "ckpt", "--split", "nope", cwd=project, extra_env=ONE_THREAD)
     assert proc.returncode == 2
     assert "--split 'nope'" in one_line_error(proc)

@@ -10,7 +10,7 @@ import yaml
 
 from har.data.prepared import EXTRA_FILE, load_prepared
 from har.train.data import load_train_data
-from tests.cli_helpers import har, one_line_error, sample_project
+from tests.cli_helpers import har, har_in_process, one_line_error, sample_project
 
 DATASET = "uci_hapt_sample"
 
@@ -58,7 +58,7 @@ def test_dense_training_windows_leave_validation_and_test_untouched(project: Pat
 def test_a_train_step_that_does_not_divide_step_is_exit_2(project: Path) -> None:
     set_train_step(project, 48)
     try:
-        proc = har("data", "prepare", DATASET, cwd=project)
+        proc = har_in_process("data", "prepare", DATASET, cwd=project)
     finally:
         set_train_step(project, None)
     assert proc.returncode == 2
