@@ -110,6 +110,25 @@ class Postgres:
             return (self.folder / "postgres.log").read_text(errors="replace")[-chars:]
         return ""
 
+    def create_database(self, name: str) -> str:
+        """CREATE DATABASE ``name`` (e.g. one for Optuna beside MLflow's: both keep an alembic_version
+        table); its URI."""
+        createdb = (
+            self.bindir / "createdb" if (self.bindir / "createdb").is_file() else shutil.which("createdb")
+        )
+        if createdb is None:
+            raise RuntimeError(f"no createdb next to {self.bindir / 'initdb'} or on PATH")
+        made = subprocess.run(
+            [str(createdb), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.role, "-w", name],
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if made.returncode != 0:
+            raise RuntimeError(f"createdb {name} failed: {made.stderr[-1000:]}")
+        return f"postgresql://{self.role}@127.0.0.1:{self.port}/{name}"
+
 
 def _as_server(account: pwd.struct_passwd | None, args: list[str], cwd: Path, timeout: float):
     """Run a PostgreSQL program as its account (dropping root), with a minimal environment."""
@@ -172,18 +191,7 @@ def running_postgres(database: str = "mlflow", settings: dict[str, str] | None =
         with os.fdopen(fd, "w") as fh:
             fh.write(f"127.0.0.1:{port}:*:{ROLE}:{password}\n")
         pg = Postgres(port, database, folder, passfile, bindir, account)
-        createdb = bindir / "createdb" if (bindir / "createdb").is_file() else shutil.which("createdb")
-        if createdb is None:
-            raise RuntimeError(f"no createdb next to {bindir / 'initdb'} or on PATH")
-        made = subprocess.run(
-            [str(createdb), "-h", "127.0.0.1", "-p", str(port), "-U", ROLE, "-w", database],
-            env={**os.environ, **pg.env},
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        if made.returncode != 0:
-            raise RuntimeError(f"createdb {database} failed: {made.stderr[-1000:]}")
+        pg.create_database(database)
         yield pg
     finally:
         if (folder / "data" / "postmaster.pid").exists():

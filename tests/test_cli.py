@@ -128,3 +128,20 @@ def test_mirror_env_var_is_used(project: Path) -> None:
     proc = har("data", "fetch", "watch", cwd=project, extra_env={"HAR_DATA_MIRROR": str(shared)})
     assert proc.returncode == 0, proc.stderr
     assert (project / "data/raw/watch").is_dir()
+
+
+def test_error_messages_keep_their_brackets(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """A message naming "[acc]" (a permutation) is printed as text, not taken as rich markup."""
+    import har.cli
+    from har.errors import HarError
+
+    def fail() -> None:
+        raise HarError("[acc] every trial failed (2 of 2); see [bold]tag har.error")
+
+    monkeypatch.setattr(har.cli, "app", fail)
+    with pytest.raises(SystemExit) as exit_:
+        har.cli.main()
+    assert exit_.value.code == 1
+    assert (
+        capsys.readouterr().err.strip() == "error: [acc] every trial failed (2 of 2); see [bold]tag har.error"
+    )

@@ -24,6 +24,7 @@ from tests.cli_helpers import BIN, REPO
 from tests.test_tune import TINY, champion, make_project, metric_steps, runs, write_study
 
 if TYPE_CHECKING:
+    from tests.servers import MlflowServer, Postgres
     from tests.slurm import Slurm
 
 pytest_plugins = ["tests.slurm", "tests.servers"]
@@ -84,26 +85,6 @@ def ended(slurm: Slurm, project: Path, job_id: str, timeout: float = 400) -> dic
 
 
 @pytest.mark.slow
-def test_a_study_runs_as_a_batch_job_to_its_registered_champion(slurm: Slurm, project: Path) -> None:
-    write_study(project, "batch", {**TINY, "budget": {**TINY["budget"], "trials": 2, "max_epochs": 2}})
-    job = sbatch(slurm, project, "batch")
-    fields = ended(slurm, project, job)
-    log = output(project, job)
-    assert fields["JobState"] == "COMPLETED" and fields["ExitCode"] == "0:0", log[-4000:]
-    assert f"JobId={job} " in slurm.completions() and "JobState=COMPLETED" in slurm.completions()
-    # the script's own steps, in order: the check, Ray on the node (GPUs from Slurm), the driver, teardown
-    steps = ["ready: study batch", "Ray cluster at", "study batch: the winner of each sensor permutation",
-             "stopping Ray on 1 node(s)"]  # fmt: skip
-    positions = [log.find(step) for step in steps]
-    assert -1 not in positions and positions == sorted(positions), log[-4000:]
-    assert re.search(rf"job {job}, study batch, 1 node\(s\) x 2 CPU / 1 GPU", log)
-    children = [r for r in runs(project, "batch") if r.get("har.role") == "trial"]
-    assert len(children) == 2 and all(r["status"] == "FINISHED" for r in children)
-    assert champion(project, "har-uci_hapt_sample-all")[0]
-    assert not Path(f"/tmp/ray-{job}").exists(), "the job's Ray temp folder is removed"
-
-
-@pytest.mark.slow
 def test_the_jobs_exit_code_is_the_drivers_and_bad_input_stops_it_before_ray(
     slurm: Slurm, project: Path
 ) -> None:
@@ -128,7 +109,8 @@ def test_the_jobs_exit_code_is_the_drivers_and_bad_input_stops_it_before_ray(
     assert (
         "Ray cluster at" in log and "stopping Ray on 1 node(s)" in log
     )  # Ray stopped after a failed driver too
-    assert "num_layers must be greater than zero" in log or "trials failed" in log, log[-3000:]
+    (error,) = [line for line in log.splitlines() if line.startswith("error:")]
+    assert "[all] every trial failed (1 of 1)" in error, log[-3000:]
 
 
 @pytest.mark.slow
@@ -138,7 +120,7 @@ def test_a_requeued_job_comes_back_and_resumes_without_lost_or_duplicated_runs(
     """``scontrol requeue`` (what preemption with PreemptMode=REQUEUE does) mid-study: Slurm sends the
     job SIGTERM, the script stops the driver (Tune saves) and Ray, and the job starts again with
     SLURM_RESTART_COUNT=1, which makes the driver resume."""
-    budget = {**TINY["budget"], "trials": 4, "max_epochs": 4, "grace_period": 4}
+    budget = {**TINY["budget"], "trials": 3, "max_epochs": 3, "grace_period": 3}
     write_study(project, "requeued", {**TINY, "budget": budget})
     job = sbatch(slurm, project, "requeued")
     deadline = time.monotonic() + 300
@@ -165,13 +147,69 @@ def test_a_requeued_job_comes_back_and_resumes_without_lost_or_duplicated_runs(
     log = output(project, job)
     assert fields["JobState"] == "COMPLETED" and fields["ExitCode"] == "0:0", log[-4000:]
     assert fields["Restarts"] == "1"
-    assert "DUE TO JOB REQUEUE" in log and "stopping the Tune driver" in log  # the first attempt's end
-    assert len(re.findall(rf"job {job}, study requeued", log)) == 2  # (the log is appended to)
+    # the log is appended to: each attempt starts with the check, then Ray on the node (with Slurm's
+    # GPUs) and the driver; the first one ends at the requeue, the second resumes
+    _, first, again = log.split("ready: study requeued")
+    assert "DUE TO JOB REQUEUE" in first and "stopping the Tune driver" in first, first[-3000:]
+    steps = [rf"job {job}, study requeued, 1 node\(s\) x 2 CPU / 1 GPU", "Ray cluster at", r", resumed\): 1 permutation",
+             "the winner of each sensor permutation", r"stopping Ray on 1 node\(s\)"]  # fmt: skip
+    positions = [m.start() if (m := re.search(step, again)) else -1 for step in steps]
+    assert -1 not in positions and positions == sorted(positions), (positions, again[-4000:])
+    assert f"JobId={job} " in slurm.completions() and "JobState=COMPLETED" in slurm.completions()
+    assert not Path(f"/tmp/ray-{job}").exists(), "the job's Ray temp folder is removed"
     children = [r for r in runs(project, "requeued") if r.get("har.role") == "trial"]
-    assert len(children) == 4 and len({c["ray.trial_id"] for c in children}) == 4  # none lost, none twice
+    assert len(children) == 3 and len({c["ray.trial_id"] for c in children}) == 3  # none lost, none twice
     assert finished_before <= {c["ray.trial_id"] for c in children}
     assert not [r for r in runs(project, "requeued") if r["status"] == "RUNNING"]
     for child in children:
         steps = metric_steps(project, child["id"], "val/loss")
         assert steps == list(range(1, len(steps) + 1)), steps  # no epoch logged twice
     assert champion(project, "har-uci_hapt_sample-all")[0]
+
+
+@pytest.mark.slow
+def test_an_array_of_two_studies_runs_at_once_on_one_tracking_server(
+    slurm: Slurm, project: Path, postgres: Postgres, mlflow_server: MlflowServer
+) -> None:
+    """``submit-studies.sh`` sizes one array job from a list; its two tasks run at the same time on the
+    node (each 1 CPU, 1 GPU) with their own Ray (port blocks, temp folders), both writing to the team's
+    tracking server and Optuna database (PostgreSQL) and to one Tune storage, and both finish."""
+    import subprocess
+
+    from mlflow.tracking import MlflowClient
+
+    for name, perm in (("left", "all"), ("right", "acc")):
+        write_study(project, name, {**TINY, "permutations": [perm],
+                                    "budget": {**TINY["budget"], "trials": 2, "max_epochs": 2}})  # fmt: skip
+    (project / "studies.txt").write_text("# two studies, one array\nleft\nright\n")
+    env = job_env(
+        slurm, project, **postgres.env, MLFLOW_TRACKING_URI=mlflow_server.url,
+        HAR_OPTUNA_STORAGE=postgres.create_database("optuna"),
+    )  # fmt: skip
+    env.pop("STUDY", None)
+    proc = subprocess.run(
+        ["bash", "infra/slurm/submit-studies.sh", "-p", "2", "studies.txt", "--parsable", "--nodes=1",
+         "--cpus-per-task=1", "--mem=4G", "--time=00:20:00", f"--output={project}/array-%A_%a.out"],
+        cwd=project, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    array = proc.stdout.strip().split(";")[0]
+    tasks = {}
+    for index in (0, 1):
+        fields = ended(slurm, project, f"{array}_{index}")
+        log = (project / f"array-{array}_{index}.out").read_text(errors="replace")
+        assert fields["JobState"] == "COMPLETED" and fields["ExitCode"] == "0:0", log[-4000:]
+        tasks[index] = (fields, log)
+    (first, log0), (second, log1) = tasks[0], tasks[1]
+    assert "task 0 of 2: study left" in log0 and "task 1 of 2: study right" in log1
+    assert first["StartTime"] < second["EndTime"] and second["StartTime"] < first["EndTime"], "ran at once"
+    blocks = [tuple(map(int, re.search(r"ports (\d+)-(\d+)", log).groups())) for log in (log0, log1)]
+    assert blocks[0][1] < blocks[1][0] or blocks[1][1] < blocks[0][0], blocks  # no shared port
+    client = MlflowClient(mlflow_server.url)
+    for name, perm in (("left", "all"), ("right", "acc")):
+        experiment = client.get_experiment_by_name(name)
+        children = client.search_runs([experiment.experiment_id], "tags.`har.role` = 'trial'")
+        assert len(children) == 2 and all(r.info.status == "FINISHED" for r in children)
+        assert client.get_model_version_by_alias(f"har-uci_hapt_sample-{perm}", "champion")
+    experiments = [p.name for p in (project / "runs" / "tune").iterdir()]  # one Tune storage, both studies
+    assert any(n.startswith("left") for n in experiments) and any(n.startswith("right") for n in experiments)

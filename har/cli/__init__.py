@@ -11,6 +11,7 @@ import sys
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from har import __version__
 from har.cli import cv, data, jobs, models, predict, report, train, tune
@@ -57,7 +58,8 @@ def main() -> None:
     try:
         app()
     except HarError as exc:
-        err.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+        # escaped: a message naming "[acc]" (a permutation) or "[train]" (a key) is text, not rich markup
+        err.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err.print("interrupted")

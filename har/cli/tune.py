@@ -124,7 +124,7 @@ def tune_cmd(
         register=not (no_register or simulate), live=live, simulate=epoch_seconds,
     )  # fmt: skip
     if check:
-        out.print(f"ready: {check_study(spec, options)}", highlight=False, soft_wrap=True)
+        out.print(f"ready: {check_study(spec, options)}", markup=False, highlight=False, soft_wrap=True)
         return
     outcomes = run_study(spec, options)
     # fits 80 columns: short headers, names never cut (failures and champions said below the table)

@@ -102,7 +102,7 @@ def run_study(study: StudySpec, options: TuneOptions) -> list[PermutationOutcome
     groups = _groups(setup, pending)
     how = "at once" if any(len(perms) > 1 for _, perms in groups) else "one after another"
     print(
-        f"study {study.name} (run {study_run}): {len(study.permutations)} permutation(s) of {study.dataset} "
+        f"study {study.name} (run {study_run}{', resumed' if options.resume else ''}): {len(study.permutations)} permutation(s) of {study.dataset} "
         f"searched {how}, {study.budget.trials} trials each, {study.concurrency} at a time; tracking {uri}; "
         f"storage {storage}; searches {optuna_url}"
     )
