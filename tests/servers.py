@@ -9,7 +9,9 @@ Debian package's), else ``nobody``. Clients find the password through ``PGPASSFI
 at teardown.
 
 ``mlflow server`` runs as the current user on ``postgresql://har@127.0.0.1:<port>/<db>`` (no password in
-the URI) with proxied artifacts in a local folder, one worker, and is stopped by its process group.
+the URI) with proxied artifacts in a local folder or an object store, one worker, and is stopped by its
+process group. The object store is moto's S3 server (``running_object_store``), credentials made up per
+run and handed to clients through the environment only.
 
     with running_postgres() as pg, running_mlflow_server(pg, folder) as server:
         MlflowClient(server.url)
@@ -232,6 +234,7 @@ class MlflowServer:
     port: int = 0
     workers: int = 1
     proc: subprocess.Popen | None = None
+    artifacts: str = ""  # where the server keeps artifacts (proxied): a URI such as s3://bucket/mlflow, else folder/artifacts
 
     @property
     def url(self) -> str:
@@ -257,7 +260,7 @@ class MlflowServer:
         self.port = self.port or free_port()
         (self.folder / "artifacts").mkdir(parents=True, exist_ok=True)
         command = [*_mlflow_command(), "server", "--backend-store-uri", self.backend_uri,
-                   "--artifacts-destination", str(self.folder / "artifacts"),
+                   "--artifacts-destination", self.artifacts or str(self.folder / "artifacts"),
                    "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers)]  # fmt: skip
         env = {**os.environ, **self.env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
         with open(self.log, "ab") as log:
@@ -299,15 +302,95 @@ class MlflowServer:
 
 
 @contextlib.contextmanager
-def running_mlflow_server(pg: Postgres, folder: Path, workers: int = 1) -> Iterator[MlflowServer]:
-    """``mlflow server`` backed by ``pg`` (tables created by the server's own migrations on start)."""
+def running_mlflow_server(
+    pg: Postgres, folder: Path, workers: int = 1, artifacts: str = "", env: dict[str, str] | None = None
+) -> Iterator[MlflowServer]:
+    """``mlflow server`` backed by ``pg`` (tables created by the server's own migrations on start);
+    ``artifacts``: an object-store URI for the artifacts (``env`` then carries its credentials)."""
     folder.mkdir(parents=True, exist_ok=True)
-    server = MlflowServer(pg.uri, folder, env=pg.env, workers=workers)
+    server = MlflowServer(pg.uri, folder, env={**pg.env, **(env or {})}, workers=workers, artifacts=artifacts)
     try:
         server.start()
         yield server
     finally:
         server.stop()
+
+
+# -- an S3-compatible object store -------------------------------------------------------------------
+@dataclass
+class ObjectStore:
+    """moto's S3 server on 127.0.0.1. ``env`` is all a client needs (credentials made up per run, the
+    endpoint): boto3, pyarrow (Ray Tune's storage), s3fs (DVC's remote) and MLflow all read
+    ``AWS_ENDPOINT_URL`` and the ``AWS_*`` keys from the environment."""
+
+    port: int
+    proc: subprocess.Popen
+    log: Path
+    env: dict[str, str]
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self):
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+            region_name=self.env["AWS_DEFAULT_REGION"],
+        )
+
+    def keys(self, bucket: str, prefix: str = "") -> list[str]:
+        pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+
+@contextlib.contextmanager
+def running_object_store(folder: Path, buckets: tuple[str, ...] = ("har",)) -> Iterator[ObjectStore]:
+    """``moto_server`` (moto[server]) on a free port with ``buckets`` created; stopped by its process
+    group. Its objects live in memory: nothing outlives the context."""
+    script = Path(sys.executable).parent / "moto_server"
+    if not script.is_file():
+        raise RuntimeError(f"{script} not found: install the dev extra (moto[server])")
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = {"AWS_ACCESS_KEY_ID": secrets.token_hex(10), "AWS_SECRET_ACCESS_KEY": secrets.token_urlsafe(30),
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}  # fmt: skip
+    log = folder / "moto.log"
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            [str(script), "-H", "127.0.0.1", "-p", str(port)],
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    store = ObjectStore(port, proc, log, env)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{store.endpoint}/moto-api/", timeout=2):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"moto_server did not start:\n{log.read_text()[-2000:]}") from None
+                time.sleep(0.3)
+        for bucket in buckets:
+            store.client().create_bucket(Bucket=bucket)
+        yield store
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
 
 
 # -- pytest fixtures ----------------------------------------------------------------------------------
@@ -325,6 +408,11 @@ if pytest is not None:
                 yield pg
         except NoPostgres as exc:
             pytest.skip(f"PostgreSQL is not installed: {exc}")
+
+    @pytest.fixture(scope="module")
+    def object_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ObjectStore]:
+        with running_object_store(tmp_path_factory.mktemp("object-store")) as store:
+            yield store
 
     @pytest.fixture(scope="module")
     def mlflow_server(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
