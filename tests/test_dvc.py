@@ -38,6 +38,16 @@ def ran(output: str) -> set[str]:
     return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
 
 
+def copy_project(repo: Path, folders: tuple[str, ...] = ("har", "sample")) -> Path:
+    """The pipeline's files in a fresh folder ``repo``: dvc.yaml, params.yaml and ``folders``."""
+    repo.mkdir()
+    for name in ("dvc.yaml", "params.yaml"):
+        shutil.copy(REPO / name, repo / name)
+    for folder in folders:
+        shutil.copytree(REPO / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    return repo
+
+
 def commit_project(repo: Path) -> None:
     """git + DVC initialised, everything committed (dvc exp and lineage need a commit)."""
     run("git", "init", "-q", cwd=repo)
@@ -49,12 +59,7 @@ def commit_project(repo: Path) -> None:
 
 
 def test_dvc_repro_and_param_change(tmp_path: Path) -> None:
-    repo = tmp_path / "project"
-    repo.mkdir()
-    for name in ("dvc.yaml", "params.yaml"):
-        shutil.copy(REPO / name, repo / name)
-    for folder in ("har", "sample"):
-        shutil.copytree(REPO / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    repo = copy_project(tmp_path / "project")
     commit_project(repo)
 
     first = dvc("repro", "prepare@uci_hapt_sample", cwd=repo)
@@ -93,12 +98,7 @@ TINY_QUICKSTART = {
 def test_dvc_tune_stage_runs_prepare_tune_register(tmp_path: Path) -> None:
     """`dvc repro tune@quickstart` (what `make run` does, with a smaller study): prepare -> tune ->
     register; the study's metrics are DVC metrics; the registered version carries the DVC md5."""
-    repo = tmp_path / "project"
-    repo.mkdir()
-    for name in ("dvc.yaml", "params.yaml"):
-        shutil.copy(REPO / name, repo / name)
-    for folder in ("har", "sample", "pipelines"):
-        shutil.copytree(REPO / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    repo = copy_project(tmp_path / "project", ("har", "sample", "pipelines"))
     (repo / "pipelines" / "quickstart.yaml").write_text(yaml.safe_dump(TINY_QUICKSTART))
     (repo / ".gitignore").write_text("/mlflow.db\n/optuna.db\n/mlruns/\n/runs/tune/\n/dvc_plots/\n")
     commit_project(repo)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import filecmp
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -19,8 +18,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.cli_helpers import BIN, REPO, env
-from tests.test_dvc import commit_project, dvc, run
+from tests.cli_helpers import BIN, env
+from tests.test_dvc import commit_project, copy_project, dvc, run
 from tests.test_tune import RAY_ENV, TINY, make_project, write_study
 
 if TYPE_CHECKING:
@@ -40,12 +39,7 @@ def same_tree(a: Path, b: Path) -> None:
 def test_dvc_remote_on_s3_push_then_pull_into_a_fresh_clone(
     object_store: ObjectStore, tmp_path: Path
 ) -> None:
-    repo = tmp_path / "project"
-    repo.mkdir()
-    for name in ("dvc.yaml", "params.yaml"):
-        shutil.copy(REPO / name, repo / name)
-    for folder in ("har", "sample"):
-        shutil.copytree(REPO / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    repo = copy_project(tmp_path / "project")
     commit_project(repo)
     dvc("repro", "prepare@uci_hapt_sample", cwd=repo)
     dvc("remote", "add", "-d", "storage", "s3://har/dvc", cwd=repo)
