@@ -252,3 +252,32 @@ def test_a_server_restart_mid_study_loses_nothing(
         epochs = sorted(int(r["epoch"]) for r in reported[child.data.tags["ray.trial_id"]])
         steps = sorted(m.step for m in client.get_metric_history(child.info.run_id, "val/loss"))
         assert steps == epochs, (child.data.tags["ray.trial_id"], steps, epochs)  # all arrived, none twice
+
+
+def test_drivers_opening_one_new_optuna_database_at_once_all_succeed(
+    postgres: Postgres, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Slurm array's tasks start together against one empty PostgreSQL database: each creates Optuna's
+    tables; the ones that lose the race retry instead of failing the job."""
+    import threading
+
+    from har.tune.optuna_store import open_storage
+
+    for key, value in postgres.env.items():  # the password file
+        monkeypatch.setenv(key, value)
+    url = postgres.create_database("optuna_race")
+    start, errors = threading.Barrier(6), []
+
+    def open_one() -> None:
+        start.wait()
+        try:
+            open_storage(url).get_all_studies()
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []

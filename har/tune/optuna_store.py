@@ -6,14 +6,18 @@ with Optuna's own tools (``optuna-dashboard``) and read by later studies. Only t
 from __future__ import annotations
 
 import os
+import random
+import time
 from pathlib import Path
 
 import optuna
+import sqlalchemy.exc
 from optuna.trial import TrialState
 
 from har.errors import BadInput
 
 OPTUNA_ENV = "HAR_OPTUNA_STORAGE"
+_CREATE_ATTEMPTS = 5
 ORPHANED = "orphaned: the driver died before Tune recorded this trial; a new trial replaced it"
 
 
@@ -40,11 +44,25 @@ def storage_url(flag: str | None, tracking_uri: str) -> str:
 def open_storage(url: str) -> optuna.storages.RDBStorage:
     """The database behind ``url`` (tables created on first use); an unusable URL is bad input."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no INFO line per study created
-    try:
-        return optuna.storages.RDBStorage(url)
-    except Exception as exc:  # SQLAlchemy: no driver, unreachable server, unwritable path
-        first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise BadInput(f"Optuna storage {url}: {first}; pass --optuna-storage or set {OPTUNA_ENV}") from exc
+    for attempt in range(_CREATE_ATTEMPTS):
+        try:
+            return optuna.storages.RDBStorage(url)
+        except sqlalchemy.exc.IntegrityError as exc:
+            # Two drivers (a Slurm array's tasks) creating the tables of one new PostgreSQL database at
+            # once: the loser's CREATE TABLE or version row collides; once the winner has committed,
+            # the tables exist and a second try finds them.
+            if attempt == _CREATE_ATTEMPTS - 1:
+                raise BadInput(f"Optuna storage {url}: {_first_line(exc)}; pass --optuna-storage or set "
+                               f"{OPTUNA_ENV}") from exc  # fmt: skip
+            time.sleep(0.5 + random.random())
+        except Exception as exc:  # SQLAlchemy: no driver, unreachable server, unwritable path
+            raise BadInput(f"Optuna storage {url}: {_first_line(exc)}; pass --optuna-storage or set "
+                           f"{OPTUNA_ENV}") from exc  # fmt: skip
+    raise AssertionError("unreachable")
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
 
 
 def study_name(study: str, study_run: str, permutation: str) -> str:
