@@ -31,6 +31,7 @@ from har.tune.permutations import PermutationScheduler, PermutationSearch, PerPe
 from har.tune.progress import StudyProgress
 from har.tune.search import make_tuner, scheduler, searcher
 from har.tune.simulate import simulated_trial
+from har.tune.storage_fs import storage_filesystem
 from har.tune.study import PERMUTATION, Distribution, StudySpec
 from har.tune.trial import run_trial
 from har.tune.warm_start import warm_start_points
@@ -184,7 +185,8 @@ def _search(setup: Setup, name: str, perms: list[str]) -> dict[str, PermutationO
     print(f"Tune experiment {path}", flush=True)
     progress = StudyProgress(study, perms, live=options.live)
     if options.resume and tune.Tuner.can_restore(path):
-        tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=False)
+        tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=False,
+                                   storage_filesystem=storage_filesystem(setup.storage))  # fmt: skip
         progress = _restored_progress(tuner) or progress
     else:
         loggers = PerPermutation(

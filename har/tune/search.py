@@ -12,6 +12,7 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 
+from har.tune.storage_fs import storage_filesystem
 from har.tune.study import StudySpec
 
 
@@ -91,7 +92,7 @@ def make_tuner(study: StudySpec, search, schedule, trainable, name: str, storage
                num_samples: int) -> tune.Tuner:  # fmt: skip
     """A new Tune run of ``trainable``: ``num_samples`` trials, at most ``concurrency`` at a time (over all
     the permutations it searches), a resumable checkpoint per trial (only the newest kept),
-    ``budget.retries`` per trial."""
+    ``budget.retries`` per trial; files in a storage folder are written whole or not at all."""
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
@@ -104,6 +105,7 @@ def make_tuner(study: StudySpec, search, schedule, trainable, name: str, storage
         run_config=tune.RunConfig(
             name=name,
             storage_path=storage,
+            storage_filesystem=storage_filesystem(storage),
             failure_config=tune.FailureConfig(max_failures=study.budget.retries),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             callbacks=callbacks,
