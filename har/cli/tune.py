@@ -144,7 +144,8 @@ def tune_cmd(
         if o.registered and o.champion == o.version:
             registered += " champion"
         elif o.registered and o.champion:
-            notes.append(f"{o.registered}: champion stays v{o.champion} (v{o.version} did not beat it)")
+            how = "tied it: a tie keeps the champion" if o.tied else "did not beat it"
+            notes.append(f"{o.registered}: champion stays v{o.champion} (v{o.version} {how})")
         if o.failed:
             notes.append(f"{o.permutation}: {o.failed} of {o.trials} trials failed (MLflow tag har.error)")
         table.add_row(

@@ -22,6 +22,10 @@ CHAMPION = "champion"
 
 TEST_KEYS = ("test/accuracy", "test/macro_f1", "test/weighted_f1", "test/loss")
 
+# Scores are printed and compared to four decimals: a new version whose score rounds to the champion's
+# ties it, and a tie keeps the champion (moving the alias would change the served model for no gain).
+TIE_TOLERANCE = 5e-5
+
 
 def model_name(dataset: str, permutation: str) -> str:
     return f"har-{dataset}-{permutation}"
@@ -34,6 +38,7 @@ class Registration:
     promoted: bool
     decision: str
     champion_version: str
+    tied: bool = False
 
 
 def register(
@@ -48,8 +53,9 @@ def register(
     rescore_champion: Callable[[Path], float] | None = None,
 ) -> Registration:
     """A new version of ``name``; the ``champion`` alias moves only if it beats the champion's
-    ``score_key`` on the same test split (the champion is re-scored on this split when its own tag
-    names another one; without ``rescore_champion`` it then stays)."""
+    ``score_key`` on the same test split by more than ``TIE_TOLERANCE`` (a tie keeps the champion; the
+    champion is re-scored on this split when its own tag names another one; without
+    ``rescore_champion`` it then stays)."""
 
     try:
         client.get_registered_model(name)
@@ -67,6 +73,7 @@ def register(
     except MlflowException:
         current = None
     higher_is_better = not score_key.endswith("loss")
+    tied = False
     if current is None:
         promoted, decision = True, f"first version: champion with {score_key} {score:.4f}"
     else:
@@ -78,15 +85,22 @@ def register(
             how = "re-scored on this test split"
         else:
             theirs, how = float("inf") if higher_is_better else float("-inf"), "other test split"
+        tied = abs(score - theirs) <= TIE_TOLERANCE
         better = score > theirs if higher_is_better else score < theirs
-        promoted = bool(better)
-        verb = "beats" if promoted else "does not beat"
-        decision = f"{score_key} {score:.4f} {verb} champion v{current.version} ({theirs:.4f}, {how})"
+        promoted = bool(better) and not tied
+        if tied:
+            decision = (
+                f"{score_key} {score:.4f} ties champion v{current.version} ({theirs:.4f}, {how}): "
+                "a tie keeps the champion"
+            )
+        else:
+            verb = "beats" if promoted else "does not beat"
+            decision = f"{score_key} {score:.4f} {verb} champion v{current.version} ({theirs:.4f}, {how})"
     client.set_model_version_tag(name, version_id, "champion_decision", decision)
     if promoted:
         client.set_registered_model_alias(name, CHAMPION, version_id)
     champion = version_id if promoted else str(current.version)
-    return Registration(name, version_id, promoted, decision, champion)
+    return Registration(name, version_id, promoted, decision, champion, tied)
 
 
 def promote(client, name: str, version: str) -> None:

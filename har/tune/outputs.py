@@ -29,6 +29,7 @@ class PermutationOutcome:
     version: str = ""
     champion: str = ""
     decision: str = ""
+    tied: bool = False  # registered version scored the same as the champion, which stays
     pareto: list[dict[str, Any]] = field(default_factory=list)
     wall_seconds: float = 0.0
     trial_seconds: float = 0.0

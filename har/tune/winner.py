@@ -163,11 +163,12 @@ def finish_winner(study: StudySpec, perm: str, best, data: TrainData, tracked: P
         test_split,
         rescore_champion=rescore,
     )
-    outcome.registered, outcome.version, outcome.champion, outcome.decision = (
+    outcome.registered, outcome.version, outcome.champion, outcome.decision, outcome.tied = (
         reg.name,
         reg.version,
         reg.champion_version,
         reg.decision,
+        reg.tied,
     )
     print(
         f"[{perm}] registered {reg.name} v{reg.version}: {reg.decision}; champion is v{reg.champion_version}"
