@@ -161,7 +161,8 @@ PartitionName=main Nodes={node} Default=YES MaxTime=INFINITE State=UP OverSubscr
 
 
 def _pid(pidfile: Path) -> int | None:
-    with contextlib.suppress(OSError, ValueError):
+    """The pid in ``pidfile``; None while it is missing or still empty (daemons create it, then write it)."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
         return int(pidfile.read_text().split()[0])
     return None
 

@@ -435,7 +435,9 @@ def test_myogym_v5_and_v73_identical(tmp_path: Path) -> None:
 
 
 def test_myogym_prepare(tmp_path: Path) -> None:
-    data, labels = myogym_arrays()
+    # person 2 also performs exercise 5 (instead of 30): prepare refuses a test class no training subject has
+    segments = [(p, 5 if e == 30 else e, n) for p, e, n in MYO_SEGMENTS]
+    data, labels = myogym_arrays(segments)
     save_v73(tmp_path / "raw" / "MyoGym.mat", data, labels)
     target = prepare(BUILTIN["myogym"], tmp_path / "raw", tmp_path / "out")
     prepared = load_prepared(target)
@@ -860,6 +862,24 @@ def test_custom_label_not_in_classes(tmp_path: Path) -> None:
     make_custom(folder, files={**CUSTOM_FILES, "s05.csv": [(5, "walk", 30), (5, "jump", 25)]})
     spec = resolve("toy", custom_params(tmp_path, folder))
     assert_prepare_fails(spec, folder, tmp_path / "out", "s05.csv", "'jump'")
+
+
+def test_custom_with_one_class_in_training_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "toy"
+    one = {"s01.csv": [(1, "walk", 60), (2, "walk", 60)], "s03.csv": [(3, "walk", 60)]}
+    make_custom(folder, files=one)
+    spec = resolve("toy", custom_params(tmp_path, folder))
+    assert_prepare_fails(
+        spec, folder, tmp_path / "out", "dataset toy", "1 class(es) ['walk']", "at least two"
+    )
+
+
+def test_custom_test_class_never_seen_in_training_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "toy"
+    files = {"s01.csv": [(1, "walk", 60), (2, "sit", 60)], "s03.csv": [(3, "walk", 40), (3, "run", 40)]}
+    make_custom(folder, files=files)
+    spec = resolve("toy", custom_params(tmp_path, folder))
+    assert_prepare_fails(spec, folder, tmp_path / "out", "dataset toy", "['run']", "no training subject")
 
 
 def test_custom_missing_dataset_yaml(tmp_path: Path) -> None:

@@ -51,6 +51,22 @@ def reference_comparison(spec: DatasetSpec, windows: dict[str, int]) -> dict[str
     }
 
 
+def check_classes(name: str, classes: list[str], train: list[int], test: list[int]) -> None:
+    """Refuse a split that cannot train a classifier or that tests it on activities it never saw."""
+    learned = [c for c, n in zip(classes, train, strict=True) if n]
+    if len(learned) < 2:
+        raise BadInput(
+            f"dataset {name}: the training subjects hold {len(learned)} class(es) {learned}; a classifier "
+            "needs at least two: add recordings of other activities or check the label column and options"
+        )
+    unseen = [c for c, n_train, n_test in zip(classes, train, test, strict=True) if n_test and not n_train]
+    if unseen:
+        raise BadInput(
+            f"dataset {name}: the test subjects hold class(es) {unseen} that no training subject performed; "
+            "move subjects between the splits (split.test_subjects) or leave those activities out"
+        )
+
+
 def prepare(
     spec: DatasetSpec,
     raw_root: Path,
@@ -79,6 +95,11 @@ def prepare(
     scored = ~extra if extra is not None else np.ones(len(y), dtype=bool)
     mean, std = fit_normalisation(X, ~test)
     n_classes = len(result.classes)
+    counts = {
+        "train": np.bincount(y[~test & scored], minlength=n_classes).tolist(),
+        "test": np.bincount(y[test & scored], minlength=n_classes).tolist(),
+    }
+    check_classes(spec.name, result.classes, counts["train"], counts["test"])
     meta: dict[str, Any] = {
         "dataset": spec.name,
         "title": spec.title,
@@ -96,10 +117,7 @@ def prepare(
         },
         "options": options.model_dump(),
         "shape": list(X.shape),
-        "class_counts": {
-            "train": np.bincount(y[~test & scored], minlength=n_classes).tolist(),
-            "test": np.bincount(y[test & scored], minlength=n_classes).tolist(),
-        },
+        "class_counts": counts,
         "reference_windows": reference_comparison(spec, split.info["windows"]),
         "citation": spec.citation,
         "licence": spec.licence,
