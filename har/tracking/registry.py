@@ -22,7 +22,7 @@ CHAMPION = "champion"
 
 TEST_KEYS = ("test/accuracy", "test/macro_f1", "test/weighted_f1", "test/loss")
 
-# Scores are printed and compared to four decimals: a new version whose score rounds to the champion's
+# Scores are printed to four decimals: a new version within half of the last digit of the champion's score
 # ties it, and a tie keeps the champion (moving the alias would change the served model for no gain).
 TIE_TOLERANCE = 5e-5
 
