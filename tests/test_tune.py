@@ -261,6 +261,17 @@ def test_unknown_study_and_unprepared_dataset_exit_2(project: Path, tmp_path: Pa
     assert proc.returncode == 2 and "har data prepare uci_hapt" in one_line_error(proc)
 
 
+def test_permutations_option_searches_a_subset_and_refuses_others(project: Path) -> None:
+    write_study(project, "perms", {**TINY, "permutations": ["all", "acc"]})
+    proc = har("tune", "--study", "perms", "--permutations", "acc", "--check", cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 permutation(s) of" in proc.stdout, proc.stdout
+    proc = har("tune", "--study", "perms", "--permutations", "acc,gyro", "--check", cwd=project)
+    assert proc.returncode == 2
+    line = one_line_error(proc)
+    assert "--permutations: gyro not in study 'perms'" in line and "all, acc" in line, line
+
+
 # -- studies on real Ray + MLflow ---------------------------------------------------------------
 @pytest.fixture(scope="module")
 def first_study(project: Path) -> subprocess.CompletedProcess:
@@ -359,11 +370,13 @@ def test_permutations_are_searched_at_once_each_with_its_budget_and_champion(tmp
     """Issue 21: one Tune run searches both permutations, their trials sharing the slots (they overlap
     in time) while each keeps its budget, Optuna study and champion (--sequential: the simulated test)."""
     root = make_project(tmp_path)
-    body = {**TINY, "permutations": ["all", "acc"],
+    body = {**TINY, "permutations": ["all", "acc"], "resources": {"cpu": 1, "gpu": 0.25},
             "budget": {**TINY["budget"], "trials": 3, "max_epochs": 2}}  # fmt: skip
     write_study(root, "pair", body)
-    proc = tune(root, "--study", "pair")
+    proc = tune(root, "--study", "pair", "--num-gpus", "0")
     assert proc.returncode == 0, proc.stderr[-3000:]
+    # a GPU share asked of a cluster without GPUs: the trials run on CPU, and the driver says so
+    assert "no GPU in the Ray cluster: trials run on CPU" in proc.stdout, proc.stdout[-2000:]
     assert "2 permutation(s) of uci_hapt_sample searched at once, 3 trials each, 2 at a time" in proc.stdout
     for perm in ("all", "acc"):
         assert re.search(rf"\[{perm}\] 3/3 trials done: 0 running", proc.stdout), proc.stdout[-2000:]

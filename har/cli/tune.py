@@ -58,6 +58,13 @@ def tune_cmd(
         int | None,
         typer.Option(help="Override the study's concurrency: trials running at once over all permutations."),
     ] = None,
+    permutations: Annotated[
+        str | None,
+        typer.Option(
+            help="Search only these of the study's sensor permutations, comma-separated, e.g. 'all' or "
+            "'acc,gyro' (default: every permutation the study lists)."
+        ),
+    ] = None,
     sequential: Annotated[
         bool,
         typer.Option(
@@ -113,7 +120,12 @@ def tune_cmd(
     from har.tune.study import load_study
 
     epoch_seconds = load_epoch_seconds(simulate) if simulate else None
-    spec = load_study(study, params).overridden(trials, max_epochs, concurrency)
+    spec = load_study(study, params).overridden(
+        trials,
+        max_epochs,
+        concurrency,
+        [p.strip() for p in permutations.split(",") if p.strip()] if permutations else None,
+    )
     from har.tune.driver import TuneOptions, check_study, run_study
 
     options = TuneOptions(

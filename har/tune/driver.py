@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
+import ray
 from ray import tune
 
 from har.errors import BadInput, HarError
@@ -86,6 +87,7 @@ def run_study(study: StudySpec, options: TuneOptions) -> list[PermutationOutcome
     study_run = tracker.study_run_id(options.resume)
     storage = storage_root(options.storage_path)
     init_ray(options.address, options.num_cpus, options.num_gpus)
+    study = _without_absent_gpus(study)
     outcomes: dict[str, PermutationOutcome] = {}
     pending = []
     for perm in study.permutations:
@@ -160,6 +162,16 @@ def _check_dataset(study: StudySpec, options: TuneOptions) -> None:
         raise BadInput(
             f"{folder}: not prepared; run 'har data prepare {study.dataset}' (or 'dvc repro prepare@{study.dataset}')"
         )
+
+
+def _without_absent_gpus(study: StudySpec) -> StudySpec:
+    """A study asking fractional GPUs on a cluster that has none would wait forever: its trials run on
+    CPU instead, and the driver says so (a cluster that gains GPU nodes later needs a new run)."""
+    if study.resources.gpu == 0 or ray.cluster_resources().get("GPU", 0) > 0:
+        return study
+    print(f"no GPU in the Ray cluster: trials run on CPU ({study.resources.cpu:g} each; resources.gpu "
+          f"{study.resources.gpu:g} not requested)", flush=True)  # fmt: skip
+    return study.model_copy(update={"resources": study.resources.model_copy(update={"gpu": 0.0})})
 
 
 def _search(setup: Setup, name: str, perms: list[str]) -> dict[str, PermutationOutcome]:

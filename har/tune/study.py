@@ -206,8 +206,9 @@ class StudySpec(_Strict):
         return self
 
     def overridden(self, trials: int | None = None, max_epochs: int | None = None,
-                   concurrency: int | None = None) -> StudySpec:  # fmt: skip
-        """This study with command-line overrides of its budget and concurrency (None: keep)."""
+                   concurrency: int | None = None,
+                   permutations: list[str] | None = None) -> StudySpec:  # fmt: skip
+        """This study with command-line overrides of its budget, concurrency and permutations (None: keep)."""
         flags = {"trials": trials, "max_epochs": max_epochs, "concurrency": concurrency}
         for key, value in flags.items():
             if value is not None and value < 1:
@@ -217,8 +218,18 @@ class StudySpec(_Strict):
             update={
                 "budget": self.budget.model_copy(update=budget),
                 "concurrency": self.concurrency if concurrency is None else concurrency,
+                "permutations": self._subset(permutations) if permutations else self.permutations,
             }
         )
+
+    def _subset(self, permutations: list[str]) -> list[str]:
+        unknown = [p for p in permutations if p not in self.permutations]
+        if unknown:
+            raise BadInput(
+                f"--permutations: {', '.join(unknown)} not in study {self.name!r} "
+                f"(its permutations: {', '.join(self.permutations)})"
+            )
+        return list(dict.fromkeys(permutations))
 
     # -- search space -------------------------------------------------------------------------
     @property
