@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from har.data.prepared import load_prepared
+from har.data.splits import carve_validation
 from har.errors import BadInput, HarError
 from har.models import build, model_names
 from har.train.averaging import exponential_average
@@ -55,6 +56,60 @@ def small_spec(**train) -> RunSpec:
 @pytest.fixture(scope="module")
 def small_run(data: TrainData) -> RunResult:
     return run(small_spec(seed=3), data=data)
+
+
+# ---------------------------------------------------------------- validation carve (issue 24)
+
+
+def _old_draw(subjects: list[int], fraction: float, seed: int) -> list[int]:
+    count = min(len(subjects) - 1, max(1, round(fraction * len(subjects))))
+    return sorted(int(s) for s in np.random.default_rng(seed).choice(subjects, size=count, replace=False))
+
+
+def test_carve_keeps_the_seeded_draw_when_every_subject_did_every_class() -> None:
+    subjects = [1, 3, 5, 6, 7, 8, 11, 14, 15, 16, 17, 19, 21, 22, 23, 25, 26, 27, 28, 29, 30]  # UCI HAR train
+    carve = carve_validation({s: {0, 1, 2, 3, 4, 5} for s in subjects}, 0.2, 0)
+    assert carve.subjects == _old_draw(subjects, 0.2, 0) == [8, 17, 21, 25] and carve.missing == []
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_carve_covers_every_class_when_each_subject_did_one(seed: int) -> None:
+    classes_of = {s: {s % 4} for s in range(1, 9)}  # 8 subjects, one activity each, two per activity
+    carve = carve_validation(classes_of, 0.2, seed)  # 0.2 of 8 would be 2 subjects: too few for 4 classes
+    val_classes = set().union(*(classes_of[s] for s in carve.subjects))
+    train_classes = set().union(*(classes_of[s] for s in set(classes_of) - set(carve.subjects)))
+    assert val_classes == train_classes == {0, 1, 2, 3} and carve.missing == [], carve
+    assert carve == carve_validation(classes_of, 0.2, seed)  # seeded, stable
+
+
+def test_carve_names_classes_only_one_subject_performed() -> None:
+    classes_of = {1: {0}, 2: {0}, 3: {1}, 4: {1}, 5: {2}}  # class 2: subject 5 only, it stays in training
+    carve = carve_validation(classes_of, 0.2, 0)
+    assert 5 not in carve.subjects and carve.missing == [2]
+    assert set().union(*(classes_of[s] for s in carve.subjects)) == {0, 1}
+
+
+def test_one_activity_per_subject_trains_and_warns_of_what_validation_lacks(tmp_path: Path) -> None:
+    from tests.test_formats import custom_params, make_custom
+
+    files = {  # training: walk by 1 and 5, sit by 4 and 6, run by 7 only; test subject 3 did all three
+        f"s{s:02d}.csv": [(s, label, 60)]
+        for s, label in ((1, "walk"), (4, "sit"), (5, "walk"), (6, "sit"), (7, "run"))
+    }
+    files["s03.csv"] = [(3, "walk", 40), (3, "sit", 40), (3, "run", 40)]
+    make_custom(tmp_path / "toy", files=files)
+    params = custom_params(tmp_path, tmp_path / "toy")
+    for step in ("fetch", "prepare"):
+        proc = har("data", step, "toy", "--params", str(params), cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+    data = load_train_data(tmp_path / "data" / "prepared", "toy")
+    assert data.val_missing == ["run"] and 7 not in data.val_subjects
+    assert {data.classes[c] for c in np.unique(data.splits["val"][1])} == {"walk", "sit"}
+    proc = har("train", "-d", "toy", "-m", "lstm", "--epochs", "1", "--params", str(params),
+               "--out", str(tmp_path / "ckpt"), cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"warning: validation subjects \[[\d, ]+\] performed no run", proc.stderr), proc.stderr
+    assert json.loads((tmp_path / "ckpt" / INFO).read_text())["val_missing"] == ["run"]
 
 
 def without_timing(history: list[dict[str, float]]) -> list[dict[str, float]]:

@@ -392,6 +392,36 @@ def test_permutations_are_searched_at_once_each_with_its_budget_and_champion(tmp
 
 
 @pytest.mark.slow
+def test_a_class_validation_lacks_is_warned_on_the_console_in_mlflow_and_in_the_report(
+    tmp_path: Path,
+) -> None:
+    """Issue 24: each subject performed one activity, and only one training subject ran: validation
+    cannot hold 'run', and the study says so where a user looks."""
+    from tests.test_formats import custom_params, make_custom
+
+    files = {
+        f"s{s:02d}.csv": [(s, label, 60)]
+        for s, label in ((1, "walk"), (4, "sit"), (5, "walk"), (6, "sit"), (7, "run"))
+    }
+    files["s03.csv"] = [(3, "walk", 40), (3, "sit", 40), (3, "run", 40)]
+    make_custom(tmp_path / "toy", files=files)
+    custom_params(tmp_path, tmp_path / "toy")
+    (tmp_path / "pipelines").mkdir()
+    for step in ("fetch", "prepare"):
+        assert har("data", step, "toy", cwd=tmp_path).returncode == 0
+    body = {**TINY, "dataset": "toy", "budget": {**TINY["budget"], "trials": 1, "max_epochs": 1}}
+    write_study(tmp_path, "lopsided", body)
+    proc = tune(tmp_path, "--study", "lopsided", "--no-register")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert re.search(r"\[all\] warning: validation subjects \[[\d, ]+\] performed no run", proc.stdout)
+    (parent,) = [r for r in runs(tmp_path, "lopsided") if r.get("har.role") == "parent"]
+    assert "performed no run" in parent["har.val_warning"]
+    assert har("report", "--study", "lopsided", cwd=tmp_path).returncode == 0
+    report = (tmp_path / "reports" / "lopsided" / "index.md").read_text()
+    assert "> **Warning:** validation subjects" in report and "performed no run" in report
+
+
+@pytest.mark.slow
 def test_a_simulated_study_runs_the_real_search_but_never_registers(tmp_path: Path) -> None:
     """Issue 21: --simulate (benchmarks and tests only) needs no data, logs its trials like a real study
     and its Optuna searches match them, but no winner is tested or registered and no metrics file written.

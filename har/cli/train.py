@@ -110,6 +110,8 @@ def _metrics_table(result, target: Path) -> None:
         f"best epoch {fit.best_epoch} of {len(fit.history)} ({fit.seconds_per_epoch:.1f} s/epoch); "
         f"validation subjects {result.data.val_subjects}; checkpoint {target}"
     )
+    if warning := result.data.val_warning():
+        err.print(f"warning: {warning}", markup=False, highlight=False)
 
 
 def evaluate_cmd(

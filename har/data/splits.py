@@ -75,13 +75,24 @@ def fold_masks(subject: np.ndarray, folds: list[list[int]]) -> list[tuple[np.nda
     return out
 
 
-def validation_subjects(train_subjects: list[int], fraction: float, seed: int = 0) -> list[int]:
+@dataclass
+class ValidationCarve:
+    subjects: list[int]  # the validation subjects, sorted
+    missing: list[int]  # training classes no validation subject performed (empty when the subjects allow)
+
+
+def carve_validation(classes_of: dict[int, set[int]], fraction: float, seed: int = 0) -> ValidationCarve:
     """A fixed, seeded subset of the training subjects held out for model selection (at least one).
 
-    The validation subjects never include test subjects, and the choice depends only on ``seed`` (not
-    on the training seed), so repeated runs select on the same subjects.
+    ``classes_of`` maps each training subject to the classes it performed. The validation subjects never
+    include test subjects, and the choice depends only on ``seed`` (not on the training seed), so repeated
+    runs select on the same subjects. The seeded draw of ``fraction`` of the subjects is kept when both
+    validation and the remaining training subjects hold every class; otherwise subjects are chosen (in a
+    seeded order) so that they do, adding subjects beyond ``fraction`` where needed: a validation split
+    without a class caps macro F1 and misleads every selection. Classes that only one subject performed
+    cannot be in both; they are returned as ``missing``.
     """
-    subjects = sorted(train_subjects)
+    subjects = sorted(classes_of)
     if len(subjects) < 2:
         raise BadInput(
             f"only {len(subjects)} training subject(s): cannot carve a subject-wise validation split; "
@@ -89,4 +100,41 @@ def validation_subjects(train_subjects: list[int], fraction: float, seed: int = 
         )
     count = min(len(subjects) - 1, max(1, round(fraction * len(subjects))))
     rng = np.random.default_rng(seed)
-    return sorted(int(s) for s in rng.choice(subjects, size=count, replace=False))
+    drawn = sorted(int(s) for s in rng.choice(subjects, size=count, replace=False))
+    wanted = set().union(*classes_of.values())
+    if _classes(classes_of, drawn) == wanted == _classes(classes_of, set(subjects) - set(drawn)):
+        return ValidationCarve(drawn, [])
+    return _cover(classes_of, [int(s) for s in rng.permutation(subjects)], count, wanted)
+
+
+def _classes(classes_of: dict[int, set[int]], subjects) -> set[int]:
+    return set().union(*(classes_of[s] for s in subjects))
+
+
+def _cover(
+    classes_of: dict[int, set[int]], order: list[int], count: int, wanted: set[int]
+) -> ValidationCarve:
+    """Greedy: take subjects (in ``order``) that add a class validation lacks without taking a class's last
+    training subject, then top up to ``count`` with subjects training can spare."""
+    left = {c: sum(c in classes_of[s] for s in order) for c in wanted}  # training subjects per class
+    val: list[int] = []
+
+    def spare(s: int) -> bool:
+        return len(order) - len(val) > 1 and all(left[c] > 1 for c in classes_of[s])
+
+    def take(s: int) -> None:
+        val.append(s)
+        for c in classes_of[s]:
+            left[c] -= 1
+
+    for s in order:
+        if classes_of[s] - _classes(classes_of, val) and spare(s):
+            take(s)
+    for s in order:
+        if len(val) >= count:
+            break
+        if s not in val and spare(s):
+            take(s)
+    if not val:  # no subject can be spared without losing a class: keep the fraction anyway
+        take(order[0])
+    return ValidationCarve(sorted(val), sorted(wanted - _classes(classes_of, val)))

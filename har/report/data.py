@@ -98,6 +98,7 @@ class PermutationReport:
     winners: list[Trial]  # one per complete study run, newest first
     champion: Champion | None
     trials: list[Trial] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # about the data, e.g. classes validation lacks
 
     def counts(self) -> dict[str, int]:
         return {"trials": len(self.trials), **count_outcomes([t.outcome for t in self.trials])}
@@ -174,9 +175,12 @@ def collect(
             groups.setdefault(trial.config_key, []).append(trial)
         entries = sorted((Entry(g) for g in groups.values()), key=lambda e: -sign * e.stat(objective).mean)
         winners = sorted((t for t in trials if t.winner), key=lambda t: t.study_run, reverse=True)
-        permutations.append(
-            PermutationReport(perm, entries, winners, _champion(client, model_name(dataset, perm)), trials)
-        )
+        warnings = sorted({
+            p.data.tags["har.val_warning"] for p in parents.values()
+            if p.data.tags.get("har.permutation") == perm and "har.val_warning" in p.data.tags
+        })  # fmt: skip
+        champ = _champion(client, model_name(dataset, perm))
+        permutations.append(PermutationReport(perm, entries, winners, champ, trials, warnings))
     return StudyReport(
         study=study,
         experiment_id=experiment.experiment_id,

@@ -106,6 +106,7 @@ def build_context(report: StudyReport, base: str, top: int = TOP) -> dict[str, A
                 "name": perm.permutation,
                 "slug": _slug(perm.permutation),
                 "counts": perm.counts(),
+                "warnings": perm.warnings,
                 "rows": _leaderboard(perm, base, report.experiment_id, top),
                 "shown": min(top, len(perm.entries)),
                 "configs": len(perm.entries),

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from har.data.prepared import load_prepared
-from har.data.splits import validation_subjects
+from har.data.splits import carve_validation
 from har.data.windows import fit_normalisation
 from har.errors import BadInput
 from har.sensors import canonical
@@ -50,12 +50,16 @@ def load_train_data(
     test, rest = data.test, ~data.test
     if held_out is not None:
         test, rest = _fold(data.subject, data.test, held_out, pool, dataset)
-    train_subjects = sorted(int(s) for s in np.unique(data.subject[rest]))
-    val_subjects = validation_subjects(train_subjects, val_fraction, split_seed)
+    scored = ~data.extra  # window.train_step's extra windows train; only the step grid is scored
+    labelled = rest & scored & (data.y >= 0)
+    classes_of = {int(s): set() for s in np.unique(data.subject[rest])}
+    for s, c in set(zip(data.subject[labelled].tolist(), data.y[labelled].tolist(), strict=True)):
+        classes_of[int(s)].add(int(c))
+    carve = carve_validation(classes_of, val_fraction, split_seed)
+    val_subjects = carve.subjects
     is_val = rest & np.isin(data.subject, val_subjects)
     if test.any() and (is_val & test).any():  # cannot happen: guards the invariant
         raise BadInput("validation windows overlap the test split")
-    scored = ~data.extra  # window.train_step's extra windows train; only the step grid is scored
     masks = {"train": rest & ~is_val, "val": is_val & scored, "test": test & scored}
     mean, std = fit_normalisation(X, masks["train"])
     out = TrainData(
@@ -69,6 +73,7 @@ def load_train_data(
         std=std.astype(np.float32),
         splits={},
         val_subjects=val_subjects,
+        val_missing=[str(meta["classes"][c]) for c in carve.missing],
         data_version=data_version(folder),
         reader_options=dict(meta.get("options") or {}),
     )

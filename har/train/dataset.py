@@ -23,6 +23,9 @@ class TrainData:
     std: np.ndarray
     splits: dict[str, tuple[np.ndarray, np.ndarray]]  # name -> (X normalised [N,T,C] float32, y)
     val_subjects: list[int]
+    val_missing: list[
+        str
+    ]  # training classes no validation subject performed (a warning, see carve_validation)
     data_version: str
     reader_options: dict = field(default_factory=dict)  # how prepare derived the channels (for raw input)
     kind: str = "windows"  # or "images": splits hold (har.train.images.ImageSet, labels)
@@ -33,6 +36,16 @@ class TrainData:
         if self.kind == "images":
             return (len(self.channels), self.window, self.window)
         return (self.window, len(self.channels))
+
+    def val_warning(self) -> str | None:
+        """What a run says (console, MLflow, report) when validation lacks training classes."""
+        if not self.val_missing:
+            return None
+        return (
+            f"validation subjects {self.val_subjects} performed no {', '.join(self.val_missing)} (no other training "
+            "subject could be spared for it): validation scores, and every selection made on them, ignore "
+            "these classes"
+        )
 
     def normalise(self, X: np.ndarray) -> np.ndarray:
         return ((X - self.mean) / self.std).astype(np.float32)

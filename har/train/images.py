@@ -164,6 +164,7 @@ def load_image_data(prepared_dir: Path, dataset: str, sensors: str = "rgb"):
         std=np.asarray(IMAGENET_STD, dtype=np.float32),
         splits=splits,
         val_subjects=[],
+        val_missing=[],
         data_version=data_version(folder, ("y.npy", "split.npy")),
         reader_options={"size": int(meta["image"]["size"]), "crop": crop},
         kind="images",

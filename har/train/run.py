@@ -132,6 +132,7 @@ def make_checkpoint_info(
             "fitted_on": "train (val carved out)",
         },
         "val_subjects": data.val_subjects,
+        "val_missing": data.val_missing,
         "val_fraction": spec.val_fraction,
         "split_seed": spec.split_seed,
         "data_version": data.data_version,

@@ -192,6 +192,9 @@ def _search(setup: Setup, name: str, perms: list[str]) -> dict[str, PermutationO
         print(
             f"[{perm}] {len(d.splits['train'][1])} train / {len(d.splits['val'][1])} val {unit} ({held_out})"
         )
+        if warning := d.val_warning():
+            print(f"[{perm}] warning: {warning}", flush=True)
+            tracked[perm].warn(warning)
         if d.kind == "images":
             _scratch_notes(study, perm)
     print(f"Tune experiment {path}", flush=True)
