@@ -369,10 +369,16 @@ def test_window_too_short_for_deepconvlstm() -> None:
         build("convlstm", 9, 6, 8)
 
 
-def test_cnn_resbigru_block_residual_needs_matching_widths() -> None:
-    build("cnn_resbigru", 9, 6, 50, filters=64, hidden=32, block_residual=True)
-    with pytest.raises(BadInput, match=r"filters == 2 \* hidden"):
-        build("cnn_resbigru", 9, 6, 50, filters=48, hidden=32, block_residual=True)
+def test_cnn_resbigru_block_residual_adds_only_where_widths_match() -> None:
+    """Every point of a search space is a model: where filters != 2 * hidden the first block has no add."""
+    assert (
+        build("cnn_resbigru", 9, 6, 50, filters=64, hidden=32, blocks=3, block_residual=True).residual
+        == [True] * 3
+    )
+    model = build("cnn_resbigru", 9, 6, 50, filters=48, hidden=32, blocks=3, block_residual=True)
+    assert model.residual == [False, True, True]
+    assert model(torch.randn(2, 50, 9)).shape == (2, 6)
+    assert build("cnn_resbigru", 9, 6, 50, filters=64, hidden=32, blocks=2).residual == [False, False]
 
 
 def test_too_few_channels_or_classes() -> None:

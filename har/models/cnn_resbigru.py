@@ -3,7 +3,9 @@
 Conv block: Conv1D (kernel 10, same), BatchNorm, MaxPool 3 (stride 1, same), Dropout 0.25. Then
 ResBiGRU blocks: a bidirectional GRU layer, a second GRU per direction on that direction's output,
 residual add of first and second layer per direction, LayerNorm (shared by both directions), concat.
-Optional residual adds between blocks (the notebook's model 4). Global max pool over time, dense.
+Optional residual adds between blocks (the notebook's model 4, where filters == 2 * hidden); where the conv
+block's width differs from a block's (filters != 2 * hidden), the first block has no residual add, so every
+point of a search space is a valid model. Global max pool over time, dense.
 Deviation: PyTorch's fused GRU uses tanh; the notebook's GRUs use a linear activation.
 """
 
@@ -12,7 +14,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from har.errors import BadInput
 from har.models.registry import Preset, register
 from har.models.same_conv import SameConv1d
 
@@ -85,13 +86,13 @@ class CNNResBiGRU(nn.Module):
         )
         widths = [filters] + [2 * hidden] * blocks
         self.blocks = nn.ModuleList(ResBiGRU(widths[i], hidden) for i in range(blocks))
-        self.block_residual = block_residual
+        self.residual = [block_residual and widths[i] == 2 * hidden for i in range(blocks)]
         self.head = nn.Linear(widths[-1], n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, T, C]
         z = self.conv(x.transpose(1, 2)).transpose(1, 2)
-        for block in self.blocks:
-            z = z + block(z) if self.block_residual else block(z)
+        for block, residual in zip(self.blocks, self.residual, strict=True):
+            z = z + block(z) if residual else block(z)
         return self.head(z.amax(dim=1))
 
 
@@ -109,8 +110,4 @@ def build_cnn_resbigru(
     block_residual: bool = False,
     dropout: float = 0.25,
 ) -> nn.Module:
-    if block_residual and filters != 2 * hidden:
-        raise BadInput(
-            f"cnn_resbigru: block_residual needs filters == 2 * hidden (got filters={filters}, hidden={hidden})"
-        )
     return CNNResBiGRU(n_channels, n_classes, filters, kernel, blocks, hidden, block_residual, dropout)
