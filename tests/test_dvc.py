@@ -6,6 +6,7 @@ import json
 import shutil
 import sqlite3
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -168,3 +169,62 @@ def test_dvc_tune_stage_runs_prepare_tune_register(tmp_path: Path) -> None:
         cells,
         remote,
     )  # 2 curves x 2 plots; the matrix
+
+
+@pytest.mark.slow
+def test_study_files_are_params_and_queued_experiments_share_the_project_stores(tmp_path: Path) -> None:
+    """Issue 24: every key of pipelines/<study>.yaml is a param of tune@<study> (`dvc params diff`,
+    `dvc exp run -S`, `dvc exp show`); two queued experiments run one after the other from copies under
+    .dvc/tmp/exps/ and both log to the project's MLflow and Optuna databases (not to the copies')."""
+    repo = copy_project(tmp_path / "project", ("har", "sample", "pipelines"))
+    (repo / "pipelines" / "quickstart.yaml").write_text(yaml.safe_dump({**TINY_QUICKSTART, "seed": 0}))
+    (repo / ".gitignore").write_text("/mlflow.db\n/optuna.db\n/mlruns/\n/runs/tune/\n")
+    commit_project(repo)
+    tune_env = {**env(), "RAY_USAGE_STATS_ENABLED": "0", "OMP_NUM_THREADS": "1"}
+    dvc("repro", "prepare@uci_hapt_sample", cwd=repo)
+    run("git", "add", "dvc.lock", cwd=repo)
+    run("git", "commit", "-qm", "data", cwd=repo)
+    study_file = repo / "pipelines" / "quickstart.yaml"
+    edited = yaml.safe_load(study_file.read_text())
+    edited["budget"]["trials"] = 3
+    study_file.write_text(yaml.safe_dump(edited))
+    diff = dvc_json("params", "diff", cwd=repo)
+    assert diff["pipelines/quickstart.yaml"]["budget.trials"] == {"old": 2, "new": 3, "diff": 1}
+    run("git", "checkout", "pipelines/quickstart.yaml", cwd=repo)
+    for trials, seed in ((1, 1), (2, 2)):
+        dvc("exp", "run", "--queue", "tune@quickstart", "-S", f"pipelines/quickstart.yaml:budget.trials={trials}",
+            "-S", f"pipelines/quickstart.yaml:seed={seed}", cwd=repo)  # fmt: skip
+    # the worker outlives `dvc queue start` and holds its output pipes: no capture
+    subprocess.run([str(BIN / "dvc"), "queue", "start", "-j", "1"], cwd=repo, env=tune_env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 420
+        while time.monotonic() < deadline:
+            status = dvc("queue", "status", cwd=repo)
+            if status.count("Success") == 2 or "Failed" in status:
+                break
+            time.sleep(3)
+        assert status.count("Success") == 2, status
+    finally:
+        subprocess.run([str(BIN / "dvc"), "queue", "stop", "--kill"], cwd=repo, env=env(), capture_output=True,
+                       timeout=60)  # fmt: skip
+    with sqlite3.connect(repo / "mlflow.db") as db:  # the project's store, not the copies'
+        exps = db.execute("select value from tags where key = 'dvc.exp_name'").fetchall()
+        trials = db.execute("select count(*) from tags where key = 'har.role' and value = 'trial'").fetchone()
+        versions = db.execute("select count(*) from model_versions").fetchone()
+        (artifacts,) = db.execute(
+            "select artifact_location from experiments where name = 'quickstart'"
+        ).fetchone()
+    assert len(exps) == 2 and trials == (3,) and versions[0] >= 1
+    assert artifacts.startswith(str(repo / "mlruns")) and ".dvc/tmp" not in artifacts
+    with sqlite3.connect(repo / "optuna.db") as db:
+        assert db.execute("select count(*) from studies").fetchone() == (2,)
+    shown = dvc_json("exp", "show", cwd=repo)
+    revs = [r for base in shown for exp in base.get("experiments") or [] for r in exp["revs"]]
+    assert len(revs) == 2
+    for rev in revs:
+        data = rev["data"]
+        params = data["params"]["pipelines/quickstart.yaml"]["data"]
+        best = data["metrics"]["runs/quickstart/metrics.json"]["data"]["permutations"]["all"]
+        assert (params["budget"]["trials"], params["seed"]) in ((1, 1), (2, 2))
+        assert best["trials"] == params["budget"]["trials"] and 0 <= best["test/accuracy"] <= 1

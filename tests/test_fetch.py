@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-import har.data.fetch as fetch_mod
+import har.data.pins as pins_mod
 from har.data.fetch import fetch, file_digest, git_blob_sha1, safe_extract, verify_members
 from har.data.registry import BUILTIN
 from har.data.spec import DatasetSpec, Source
@@ -88,7 +88,7 @@ def pins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder.mkdir()
     lines = ["# toy pins"] + [f"{sha(data)}  {name.removeprefix('Toy/')}" for name, data in FILES.items()]
     (folder / "toy.sha256").write_text("\n".join(lines) + "\n")
-    monkeypatch.setattr(fetch_mod, "CHECKSUM_DIR", folder)
+    monkeypatch.setattr(pins_mod, "SHIPPED_DIR", folder)
     return folder
 
 
@@ -272,7 +272,7 @@ def test_mirror_with_official_archive(pins: Path, tmp_path: Path, capsys: pytest
     out = fetch(spec, tmp_path / "raw", mirror=mirror)
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.txt")) == sorted(FILES)
     assert not (out / "SOURCE.md").exists()
-    assert "verified 2 files against toy.sha256" in capsys.readouterr().err
+    assert "verified 2 files against har/data/checksums/toy.sha256" in capsys.readouterr().err
 
 
 def test_mirror_archive_with_wrong_checksum(pins: Path, tmp_path: Path) -> None:

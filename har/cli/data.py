@@ -97,8 +97,11 @@ def data_info(
         facts.add_row("source", f"{src.url}\n{digest}" + (f"\n{src.note}" if src.note else ""))
     if spec.bundled:
         facts.add_row("bundled", spec.bundled)
-    if spec.checksums:
-        facts.add_row("file checksums", f"har/data/checksums/{spec.checksums}")
+    facts.add_row("pins", _pins_line(spec, settings.pins_dir))
+    if spec.unpinned:
+        facts.add_row(
+            "unpinned", "files the reader reads that no shipped pin covers: " + ", ".join(spec.unpinned)
+        )
     facts.add_row("citation", spec.citation)
     facts.add_row("licence", spec.licence)
     facts.add_row("kind", spec.kind)
@@ -149,6 +152,21 @@ def data_info(
         out.print(_extra_line(meta))
 
 
+def _pins_line(spec, pins_dir: Path) -> str:
+    """Which pins check the files the reader reads."""
+    from har.data.pins import UNPINNED_FORMATS, pin_set
+
+    if spec.format in UNPINNED_FORMATS:
+        return f"none: {UNPINNED_FORMATS[spec.format]} (unpinned)"
+    pinned = pin_set(spec, pins_dir)
+    if pinned is None:
+        return "none"
+    line = f"{len(pinned.pins)} files, {pinned.label}"
+    if pinned.user:
+        line += f" (replacing har/data/checksums/{spec.checksums}; delete it to go back)"
+    return line
+
+
 def _extra_line(meta: dict) -> str:
     """What window.train_step added: training-only windows, not in the counts above."""
     extra, window = meta["split"]["extra_windows"], meta["window"]
@@ -192,8 +210,68 @@ def data_fetch(
 
     spec = resolve(name, params)
     settings = data_settings(params)
-    dest = fetch(spec, settings.raw_dir, resolve_mirror(mirror, settings), repo_root=Path("."))
+    dest = fetch(
+        spec,
+        settings.raw_dir,
+        resolve_mirror(mirror, settings),
+        repo_root=Path("."),
+        pins_dir=settings.pins_dir,
+    )
     out.print(f"fetched {name} -> {dest}")
+
+
+@app.command("pin")
+def data_pin(
+    name: NameArg,
+    source: Annotated[
+        Path,
+        typer.Option(
+            "--source",
+            help="Your copy: its extracted folder, or a folder holding the official archive.",
+            exists=True,
+            file_okay=False,
+        ),
+    ],
+    yes: Annotated[bool, typer.Option("--yes", help="Pin without asking when files differ.")] = False,
+    params: ParamsOpt = Path("params.yaml"),
+) -> None:
+    """Check your own copy of a dataset against the shipped pins, print every differing digest, and pin
+    your copy for this project (params.yaml data.pins_dir, default pins/NAME.sha256; commit it so that
+    collaborators check the same bytes). The shipped pins are never changed; delete the file to go back."""
+    import datetime
+    import tempfile
+
+    from har.atomic import atomic_file
+    from har.data.fetch import unpack_copy
+    from har.data.pins import compare_copy, pin_text, user_pin_file
+    from har.data.registry import resolve
+    from har.data.settings import data_settings
+
+    spec = resolve(name, params)
+    settings = data_settings(params)
+    with tempfile.TemporaryDirectory(prefix=f"har-pin-{name}-") as tmp:
+        unpack_copy(spec, source, Path(tmp))
+        rows = compare_copy(spec, Path(tmp))
+    table = Table(title=f"{name}: your copy ({source}) against har/data/checksums/{spec.checksums}")
+    for column in ("file", "pinned", "your copy (sha256)", ""):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        pinned = f"{row.shipped.kind} {row.shipped.digest}" if row.shipped else "unpinned"
+        verdict = "new pin" if row.same is None else ("same" if row.same else "[bold red]DIFFERS[/bold red]")
+        if row.same is not True:
+            table.add_row(row.path, pinned, row.sha256, verdict)
+    differ = sum(row.same is False for row in rows)
+    same = sum(row.same is True for row in rows)
+    if differ or len(rows) > same:
+        out.print(table)
+    out.print(f"{same} file(s) as pinned, {differ} differ, {len(rows) - same - differ} not pinned before")
+    if differ and not yes and not typer.confirm(f"pin your copy of {name} for this project?", default=False):
+        raise typer.Exit(1)
+    target = user_pin_file(name, settings.pins_dir)
+    when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    with atomic_file(target, "w") as handle:
+        handle.write(pin_text(spec, rows, str(source), when))
+    out.print(f"pinned {len(rows)} files of {name} -> {target}; next: 'har data fetch {name} --mirror ...'")
 
 
 @app.command("prepare")
@@ -213,7 +291,7 @@ def data_prepare(name: NameArg, params: ParamsOpt = Path("params.yaml")) -> None
         columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         with Progress(*columns, console=err, transient=True) as bar:
             task = bar.add_task(f"resizing {name} images", total=None)
-            target = prepare(spec, settings.raw_dir / name, settings.prepared_dir, params,
+            target = prepare(spec, settings.raw_dir / name, settings.prepared_dir, params, pins_dir=settings.pins_dir,
                              progress=lambda done, total: bar.update(task, completed=done, total=total))  # fmt: skip
         meta = json.loads((target / "meta.json").read_text())
         images = meta["split"]["images"]
@@ -222,7 +300,9 @@ def data_prepare(name: NameArg, params: ParamsOpt = Path("params.yaml")) -> None
                   f"({time.perf_counter() - start:.1f} s)")  # fmt: skip
         return
     with err.status(f"preparing {name} from {settings.raw_dir / name} ..."):
-        target = prepare(spec, settings.raw_dir / name, settings.prepared_dir, params)
+        target = prepare(
+            spec, settings.raw_dir / name, settings.prepared_dir, params, pins_dir=settings.pins_dir
+        )
     from har.data.prepared import load_prepared
 
     meta = load_prepared(target).meta

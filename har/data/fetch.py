@@ -9,7 +9,6 @@ atomically: a failed fetch leaves no partial ``raw_dir/<name>``.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import http.client
 import shutil
 import tarfile
@@ -33,10 +32,10 @@ from rich.progress import (
 )
 
 from har.atomic import atomic_dir
+from har.data.pins import file_digest, git_blob_sha1, user_pin_file, verify_members
 from har.data.spec import DatasetSpec, Source
 from har.errors import BadInput, HarError
 
-CHECKSUM_DIR = Path(__file__).parent / "checksums"
 CHUNK = 1 << 20
 TIMEOUT_S = 15
 ZIP_SUFFIXES = (".zip", ".whl")
@@ -58,8 +57,13 @@ def fetch(
     *,
     repo_root: Path = Path("."),
     show_progress: bool = True,
+    pins_dir: Path | None = None,
 ) -> Path:
-    """Build ``raw_dir/<spec.name>`` from the bundled folder, ``mirror/<spec.name>`` or the sources."""
+    """Build ``raw_dir/<spec.name>`` from the bundled folder, ``mirror/<spec.name>`` or the sources.
+
+    Where ``har data pin`` pinned the user's own copy (``pins_dir``), its pins replace the shipped ones,
+    the published archives' digests included (they describe the publisher's bytes, not the user's)."""
+    user_pinned = pins_dir is not None and user_pin_file(spec.name, pins_dir).is_file()
     raw_dir = Path(raw_dir)
     build: Callable[[Path], None]
     if spec.bundled:
@@ -75,7 +79,7 @@ def fetch(
                 f"{folder}: mirror folder of {spec.name!r} does not exist; put the official archive "
                 f"({wanted}) or the extracted files there, or fetch without a mirror"
             )
-        build = partial(_from_mirror, spec, folder)
+        build = partial(_from_mirror, spec, folder, user_pinned)
     elif spec.sources:
         archives = [_download(s, raw_dir / ".downloads", spec, show_progress) for s in spec.sources]
         build = partial(_extract_downloads, archives, spec.name)
@@ -86,7 +90,7 @@ def fetch(
     dest = raw_dir / spec.name
     with atomic_dir(dest) as tmp:
         build(tmp)
-        verify_members(spec, tmp)
+        verify_members(spec, tmp, pins_dir)
     return dest
 
 
@@ -111,14 +115,21 @@ def _copy_tree(src: Path, dst: Path) -> None:
             shutil.copyfile(path, target)
 
 
-def _from_mirror(spec: DatasetSpec, folder: Path, tmp: Path) -> None:
+def _from_mirror(spec: DatasetSpec, folder: Path, user_pinned: bool, tmp: Path) -> None:
     """Extract the official archives found in ``folder``; without any, copy the folder as it is."""
     found = [(s, p) for s in spec.sources if (p := _mirror_file(s, folder)) is not None]
     if not found:
         _copy_tree(folder, tmp)
     for source, path in found:
-        _check_source(source, path, spec, downloaded=False)
+        if not user_pinned:
+            _check_source(source, path, spec, downloaded=False)
         safe_extract(path, tmp, name=spec.name)
+
+
+def unpack_copy(spec: DatasetSpec, folder: Path, dest: Path) -> None:
+    """A user's copy (the official archive in ``folder``, else ``folder``'s files) unpacked into ``dest``,
+    unchecked: ``har data pin`` compares it with the pins."""
+    _from_mirror(spec, folder, True, dest)
 
 
 def _mirror_file(source: Source, folder: Path) -> Path | None:
@@ -208,7 +219,10 @@ def _check_source(
                 path.unlink(missing_ok=True)
                 fix = f"the file was deleted; re-run 'har data fetch {spec.name}'"
             else:
-                fix = f"replace it with a good copy, or run 'har data fetch {spec.name}' without a mirror"
+                fix = (
+                    f"replace it with a good copy, or run 'har data fetch {spec.name}' without a mirror; a "
+                    f"legitimate copy that differs: check it, then 'har data pin {spec.name} --source {path.parent}'"
+                )
             raise BadInput(
                 f"{shown}: {label} mismatch: expected {expected}, got {actual}; {fix} "
                 f"(or put a good copy in $HAR_DATA_MIRROR/{spec.name}/)"
@@ -279,101 +293,3 @@ def _extract_tar(archive: Path, dest: Path) -> list[str]:
                 )
         tf.extractall(dest, members=members, filter="data")
     return [m.name for m in members if m.isfile()]
-
-
-def verify_members(spec: DatasetSpec, root: Path) -> int:
-    """Check the files of ``root`` against the spec's pin file; return how many were verified.
-
-    A pinned ``a/b.txt`` matches any file whose path ends with ``a/b.txt`` (or ``a/b.txt.gz``, whose
-    decompressed bytes are hashed), so an extra top folder is fine.
-    """
-    if not spec.checksums:
-        return 0
-    pin_file = CHECKSUM_DIR / spec.checksums
-    pins = _read_pins(pin_file)
-    found: dict[str, Path] = {}
-    by_name: dict[str, list[str]] = {}
-    for path in Path(root).rglob("*"):
-        if path.is_file():
-            rel = path.relative_to(root).as_posix()
-            found[rel] = path
-            by_name.setdefault(path.name, []).append(rel)
-    located: list[tuple[str, str, str, bool]] = []
-    missing: list[str] = []
-    for sha, rel in pins:
-        plain = _locate(rel, by_name)
-        match = plain or _locate(rel + ".gz", by_name)
-        if match is None:
-            missing.append(rel)
-        else:
-            located.append((sha, rel, match, plain is None))
-    if missing:
-        raise BadInput(
-            f"{spec.name}: {len(missing)} of {len(pins)} files pinned in {pin_file.name} are missing "
-            f"(first: {missing[0]}); the copy is incomplete: run 'har data fetch {spec.name}' again or "
-            "complete the mirror folder"
-        )
-    for sha, rel, match, gz in located:
-        try:
-            actual = file_digest(found[match], decompress_gz=gz)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise BadInput(
-                f"{spec.name}/{match}: corrupt gzip file ({exc}); delete {spec.name} and fetch it again"
-            ) from exc
-        if actual != sha:
-            raise BadInput(
-                f"{spec.name}/{match}: sha256 mismatch with {pin_file.name} ({rel}): expected {sha}, got "
-                f"{actual}; the file is damaged: delete {spec.name} and run 'har data fetch {spec.name}' "
-                "again, or put a good copy in the mirror"
-            )
-    console.print(f"verified {len(pins)} files against {pin_file.name}")
-    return len(pins)
-
-
-def _locate(rel: str, by_name: dict[str, list[str]]) -> str | None:
-    """The shortest tree path equal to ``rel`` or ending with ``/rel``."""
-    hits = [p for p in by_name.get(PurePosixPath(rel).name, []) if p == rel or p.endswith("/" + rel)]
-    return min(hits, key=len) if hits else None
-
-
-def pinned_sha256(pin_name: str, relpath: str) -> str:
-    """The sha256 that ``har/data/checksums/<pin_name>`` pins for ``relpath``."""
-    pin_file = CHECKSUM_DIR / pin_name
-    for sha, rel in _read_pins(pin_file):
-        if rel == relpath:
-            return sha
-    raise HarError(f"{pin_file}: no pin for {relpath}; the installation is incomplete")
-
-
-def _read_pins(pin_file: Path) -> list[tuple[str, str]]:
-    """``(sha256, relative path)`` pairs of a sha256sum-format file; ``#`` lines are comments."""
-    if not pin_file.is_file():
-        raise HarError(f"{pin_file}: pin file is missing from the installation")
-    pins = []
-    for number, line in enumerate(pin_file.read_text().splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        parts = line.split(maxsplit=1)
-        if len(parts) != 2 or len(parts[0]) != 64:
-            raise HarError(f"{pin_file}:{number}: expected '<sha256>  <path>'")
-        pins.append((parts[0].lower(), parts[1].lstrip("*")))
-    return pins
-
-
-def file_digest(path: Path, algo: str = "sha256", *, decompress_gz: bool = False) -> str:
-    """Hex digest of a file (of its decompressed bytes with ``decompress_gz``), read in 1 MiB chunks."""
-    digest = hashlib.new(algo)
-    with gzip.open(path, "rb") if decompress_gz else open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def git_blob_sha1(path: Path) -> str:
-    """The id git gives the file's content: sha1 of ``b"blob <size>\\0"`` + content."""
-    digest = hashlib.sha1(b"blob %d\0" % Path(path).stat().st_size)
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -13,10 +13,12 @@ from pydantic import ValidationError
 from har import __version__
 from har.atomic import atomic_dir
 from har.data.formats import reader
+from har.data.pins import check_read
 from har.data.prepare_images import prepare_images
 from har.data.prepared import EXTRA_FILE
 from har.data.spec import DatasetSpec
 from har.data.splits import assign_split
+from har.data.textio import recording_reads
 from har.data.windows import fit_normalisation
 from har.errors import BadInput, validation_message
 
@@ -73,14 +75,19 @@ def prepare(
     out_dir: Path,
     params_path: Path | str = "params.yaml",
     progress: Callable[[int, int], None] | None = None,
+    pins_dir: Path | None = None,
 ) -> Path:
-    """Read, window, split and normalise one dataset; write it atomically to ``out_dir/<name>``."""
+    """Read, window, split and normalise one dataset; write it atomically to ``out_dir/<name>``.
+
+    Every file the reader read must be pinned (``har.data.pins``; ``pins_dir``: the user's pins)."""
     if spec.kind == "images":
         return prepare_images(spec, raw_root, out_dir, params_path, progress)
     if not raw_root.is_dir():
         raise BadInput(f"{raw_root}: not found; run 'har data fetch {spec.name}' first")
     options = reader_options(spec, params_path)
-    result = reader(spec.format).read(raw_root, spec, options)
+    with recording_reads() as files:
+        result = reader(spec.format).read(raw_root, spec, options)
+    check_read(spec, raw_root, files, pins_dir)
     if spec.window.train_step is not None and result.windows.extra is None:
         raise BadInput(
             f"datasets.{spec.name}.window.train_step: the {spec.format} files hold windows already cut; "

@@ -143,6 +143,7 @@ def _builtin() -> dict[str, DatasetSpec]:
             )
         ],
         checksums="uci_har.sha256",
+        unpinned=["*Inertial Signals/*"],  # their digests could not be taken offline: see docs/datasets.md
         citation="D. Anguita, A. Ghio, L. Oneto, X. Parra, J. L. Reyes-Ortiz. A Public Domain Dataset for "
         "Human Activity Recognition Using Smartphones. ESANN 2013.",
         licence="CC BY 4.0 (UCI Machine Learning Repository); README: cite the authors, no commercial use",
@@ -161,9 +162,11 @@ def _builtin() -> dict[str, DatasetSpec]:
                 filename="MyoGym.mat",
                 git_blob_sha1="81be7eaed65fc76471655f53e10432cf99c8a7cb",
                 note="the publisher distributes MyoGym.mat on request from the homepage; this is the only "
-                "public copy found, pinned by its git blob id",
+                "public copy found, pinned by its git blob id; a copy from the publisher that differs can be "
+                "checked and pinned with 'har data pin myogym --source FOLDER'",
             )
         ],
+        checksums="myogym.sha256",
         citation="H. Koskimäki, P. Siirtola, J. Röning. MyoGym: introducing an open gym data set for "
         "activity recognition collected using Myo armband. UbiComp/ISWC '17 Adjunct (HASCA 2017).",
         licence="no licence named; the publisher asks users to cite the article",

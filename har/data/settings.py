@@ -18,6 +18,9 @@ class DataSettings(BaseModel):
     raw_dir: Path = Path("data/raw")
     prepared_dir: Path = Path("data/prepared")
     mirror: Path | None = None
+    pins_dir: Path = Path(
+        "pins"
+    )  # 'har data pin' writes the user's own pins here (replacing the shipped ones)
 
 
 def data_settings(params_path: Path = Path("params.yaml")) -> DataSettings:

@@ -88,6 +88,11 @@ class DatasetSpec(_Strict):
     checksums: str | None = Field(
         default=None, description="file in har/data/checksums pinning the sha256 of the extracted files"
     )
+    unpinned: list[str] = Field(
+        default_factory=list,
+        description="files the reader reads that no pin covers (fnmatch patterns of raw-folder paths), "
+        "each with the reason in the spec's notes; 'har data info' lists them",
+    )
     bundled: str | None = Field(default=None, description="folder in the repository holding the data")
     kind: Literal["windows", "images"] = Field(
         default="windows",

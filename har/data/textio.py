@@ -4,12 +4,36 @@ from __future__ import annotations
 
 import gzip
 import io
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from har.errors import BadInput
+
+_reads: ContextVar[list[Path] | None] = ContextVar("har_reads", default=None)
+
+
+@contextmanager
+def recording_reads() -> Iterator[list[Path]]:
+    """Collect every file the readers read inside the block (prepare checks each against the pins)."""
+    files: list[Path] = []
+    token = _reads.set(files)
+    try:
+        yield files
+    finally:
+        _reads.reset(token)
+
+
+def note_read(path: Path) -> None:
+    """Record a file a reader reads; readers that open files themselves (not via read_bytes) call it."""
+    files = _reads.get()
+    if files is not None:
+        files.append(Path(path))
 
 
 def find_file(root: Path, relpath: str) -> Path:
@@ -22,12 +46,34 @@ def find_file(root: Path, relpath: str) -> Path:
 
 def read_bytes(path: Path) -> bytes:
     """File content, gunzipped when the name ends in .gz."""
+    note_read(path)
     if path.suffix == ".gz":
         try:
-            return gzip.decompress(path.read_bytes())
-        except (OSError, EOFError) as exc:
-            raise BadInput(f"{path}: truncated or corrupt gzip file ({exc}); fetch it again") from exc
-    return path.read_bytes()
+            content = path.read_bytes()
+        except OSError as exc:
+            raise BadInput(f"{path}: cannot read ({reason(exc)})") from exc
+        try:
+            return gzip.decompress(content)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise BadInput(f"{path}: truncated or corrupt gzip file ({reason(exc)}); fetch it again") from exc
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot read ({reason(exc)})") from exc
+
+
+def reason(exc: BaseException, limit: int = 120) -> str:
+    """The first line of an exception's message, shortened to ``limit`` characters, for a one-line error."""
+    if isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror
+    else:
+        text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+    lines = text.strip().splitlines()
+    text = lines[0] if lines else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+TEXT_BYTES = bytes(range(32, 127)) + b"\t\n\r\f\v"
 
 
 def read_matrix(
@@ -43,7 +89,9 @@ def read_matrix(
         if (not allow_nan and table.isna().any().any()) or (ncols is not None and table.shape[1] != ncols):
             table = pd.read_csv(io.BytesIO(raw), sep=r"\s+", header=None, engine="c", dtype=dtype)
     except (ValueError, pd.errors.ParserError) as exc:
-        raise BadInput(f"{path}: not a numeric table ({str(exc).splitlines()[0]})") from exc
+        if raw[:65536].translate(None, TEXT_BYTES):  # a control or non-ASCII byte: not a text table
+            raise BadInput(f"{path}: binary data, not a numeric text table; fetch it again") from exc
+        raise BadInput(f"{path}: not a numeric table ({reason(exc)})") from exc
     if ncols is not None and table.shape[1] != ncols:
         raise BadInput(f"{path}: expected {ncols} columns, found {table.shape[1]}; is this the right file?")
     values = table.to_numpy()

@@ -28,8 +28,25 @@ DEFAULT_URI = "sqlite:///mlflow.db"
 
 
 def resolve_uri(flag: str | None = None) -> str:
-    """--tracking-uri, else $MLFLOW_TRACKING_URI, else the embedded SQLite database."""
-    return flag or os.environ.get(TRACKING_ENV) or DEFAULT_URI
+    """--tracking-uri, else $MLFLOW_TRACKING_URI, else the project's embedded SQLite database."""
+    return flag or os.environ.get(TRACKING_ENV) or default_uri()
+
+
+def default_uri(cwd: Path | None = None) -> str:
+    """``sqlite:///mlflow.db``; inside a queued or ``--temp`` DVC experiment, which runs in a copy of the
+    project under ``<project>/.dvc/tmp/exps/``, the project's own database (absolute), so that the runs
+    and registered models outlive the copy."""
+    origin = dvc_experiment_origin(cwd or Path.cwd())
+    return f"sqlite:///{origin / 'mlflow.db'}" if origin else DEFAULT_URI
+
+
+def dvc_experiment_origin(cwd: Path) -> Path | None:
+    """The project whose ``.dvc/tmp/exps/`` holds ``cwd`` (a DVC experiment's copy), else None."""
+    parts = cwd.resolve().parts
+    for i in range(len(parts) - 3, 0, -1):
+        if parts[i : i + 3] == (".dvc", "tmp", "exps"):
+            return Path(*parts[:i])
+    return None
 
 
 # MLflow narrates creating and migrating a SQLite database at INFO; a study's output is not the place
@@ -95,7 +112,20 @@ def ensure_experiment(client, name: str) -> str:
         if found.tags.get("mlflow.experimentKind") is None:
             client.set_experiment_tag(found.experiment_id, *next(iter(EXPERIMENT_KIND.items())))
         return found.experiment_id
-    return client.create_experiment(name, tags={"har.kind": "study", **EXPERIMENT_KIND})
+    return client.create_experiment(
+        name, artifact_location=_artifact_location(name), tags={"har.kind": "study", **EXPERIMENT_KIND}
+    )
+
+
+def _artifact_location(name: str) -> str | None:
+    """MLflow's default (``./mlruns/<id>`` of the working folder), except where a SQLite database lives
+    elsewhere (a DVC experiment's copy writing to the project's database): ``mlruns/<name>`` beside it,
+    so that the winners' checkpoints outlive the copy."""
+    uri = mlflow.get_tracking_uri()
+    if not uri.startswith("sqlite:///"):
+        return None
+    folder = Path(uri.removeprefix("sqlite:///")).expanduser().resolve().parent
+    return None if folder == Path.cwd().resolve() else str(folder / "mlruns" / name)
 
 
 def quote(value: str) -> str:

@@ -125,9 +125,9 @@ class PermutationRun:
         """Still unreachable after ``seconds``: a clean error (``--resume`` logs the winner later)."""
         wait_for_tracking(self.client, self.tracker.uri, seconds=seconds)
 
-    def warn(self, text: str) -> None:
-        """Record a warning about this permutation's data on its parent run (``har report`` shows it)."""
-        self.client.set_tag(self.parent_id, "har.val_warning", text[:5000])
+    def set_tag(self, key: str, value: str) -> None:
+        """A tag on the parent run, e.g. ``har.val_warning`` (``har report`` shows it) or ``dvc.exp_name``."""
+        self.client.set_tag(self.parent_id, key, value[:5000])
 
     def end(self, status: str, metrics: dict[str, float] | None = None) -> None:
         """Tag ``har.status`` (complete, interrupted, failed) and close the parent run accordingly."""

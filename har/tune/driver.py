@@ -10,6 +10,7 @@ one epoch per trial. The driver is the only MLflow writer (``har.tracking``).
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -194,7 +195,7 @@ def _search(setup: Setup, name: str, perms: list[str]) -> dict[str, PermutationO
         )
         if warning := d.val_warning():
             print(f"[{perm}] warning: {warning}", flush=True)
-            tracked[perm].warn(warning)
+            tracked[perm].set_tag("har.val_warning", warning)
         if d.kind == "images":
             _scratch_notes(study, perm)
     print(f"Tune experiment {path}", flush=True)
@@ -320,7 +321,7 @@ def _optuna_name(setup: Setup, perm: str) -> str:
 def _start_parent(setup: Setup, perm: str) -> PermutationRun:
     """The permutation's MLflow parent run (reused on resume), with its search's settings as params."""
     study = setup.study
-    return setup.tracker.start_permutation(
+    tracked = setup.tracker.start_permutation(
         _tags(study, setup.study_run, perm),
         run_name=f"{perm} ({setup.study_run}{', simulated' if setup.options.simulate is not None else ''})",
         params={
@@ -336,6 +337,9 @@ def _start_parent(setup: Setup, perm: str) -> PermutationRun:
             "simulated": setup.options.simulate is not None,
         },
     )
+    if exp := os.environ.get("DVC_EXP_NAME"):  # run by 'dvc exp run': the experiment that holds its params
+        tracked.set_tag("dvc.exp_name", exp)
+    return tracked
 
 
 def _finish(setup: Setup, perm: str, results: list, data, tracked: PermutationRun) -> PermutationOutcome:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from har.data.formats import ReadResult
 from har.data.registry import OPP_GESTURES, OPP_LOCOMOTION
 from har.data.spec import DatasetSpec
-from har.data.textio import read_matrix
+from har.data.textio import read_bytes, read_matrix
 from har.data.windows import Recording, cut_windows, fill_gaps
 from har.errors import BadInput
 
@@ -25,6 +25,7 @@ N_COLUMNS = 250
 RUN_NAME = re.compile(r"^S(\d)-(ADL(\d)|Drill)\.dat(\.gz)?$")
 TEST_RUNS = {4, 5}  # ADL4 and ADL5 of the test subjects
 LABEL_COLUMN = {"locomotion": 243, "gestures": 249}  # 0-based
+FIRST_LABEL_COLUMN = 243  # 0-based: columns 244-250 hold label ids
 TASK_LABELS = {"locomotion": OPP_LOCOMOTION, "gestures": OPP_GESTURES}
 
 
@@ -51,10 +52,31 @@ def classes(options: Options) -> list[str]:
 
 def check_column_names(path: Path, channels: list[str]) -> None:
     """If the archive's column_names.txt is there, make sure our channel selection matches it."""
-    names = dict(re.findall(r"^Column: (\d+) ([^;\r\n]+)", path.read_text(errors="replace"), re.M))
+    names = dict(re.findall(r"^Column: (\d+) ([^;\r\n]+)", read_bytes(path).decode(errors="replace"), re.M))
+    if not names:
+        raise BadInput(f"{path}: no 'Column: <n> <name>' lines; is this OPPORTUNITY's column_names.txt?")
     for col, channel in zip(body_worn_columns(), channels, strict=True):
         if names.get(str(col + 1), "").strip() != channel:
             raise BadInput(f"{path}: column {col + 1} is {names.get(str(col + 1))!r}, expected {channel!r}")
+
+
+def check_labels(path: Path, table: np.ndarray) -> None:
+    """Columns 244-250 hold whole-number label ids in every row; BadInput naming the first row without."""
+    block = table[:, FIRST_LABEL_COLUMN:]
+    nan = np.isnan(block).any(axis=1)
+    if nan.any():  # label tracks are never NaN: the row was cut short (read_matrix pads it with NaN)
+        raise BadInput(
+            f"{path}: row {int(np.flatnonzero(nan)[0]) + 1} has fewer than {N_COLUMNS} values or no label; "
+            "fetch the file again"
+        )
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(block) | (block != np.round(block)) | (np.abs(block) >= 2**31)
+    if bad.any():
+        row, col = (int(i) for i in np.argwhere(bad)[0])
+        raise BadInput(
+            f"{path}: row {row + 1} column {FIRST_LABEL_COLUMN + col + 1} holds {float(block[row, col])!r}, "
+            "expected a whole-number label id"
+        )
 
 
 def read(root: Path, spec: DatasetSpec, options: Options) -> ReadResult:
@@ -72,20 +94,29 @@ def read(root: Path, spec: DatasetSpec, options: Options) -> ReadResult:
     recordings, zero_filled = [], {}
     for match, path in runs:
         table = read_matrix(path, ncols=N_COLUMNS, allow_nan=True)
-        short = np.flatnonzero(np.isnan(table[:, min(LABEL_COLUMN.values()) :]).any(axis=1))
-        if len(short):  # label tracks are never NaN: the row was cut short (read_matrix pads it with NaN)
-            raise BadInput(
-                f"{path}: row {short[0] + 1} has fewer than {N_COLUMNS} values (no label); fetch the file again"
-            )
+        check_labels(path, table)
         raw_labels = table[:, LABEL_COLUMN[options.task]]
-        unknown = sorted(set(np.unique(raw_labels[~np.isnan(raw_labels)]).astype(int)) - set(lookup))
-        if unknown:
-            raise BadInput(
-                f"{path}: {options.task} label {unknown[0]} is not in the label legend "
-                f"({', '.join(map(str, label_ids))})"
+        known = np.isin(raw_labels, list(lookup))
+        if not known.all():
+            row = int(np.flatnonzero(~known)[0])
+            last = row == len(table) - 1  # a last line cut inside its final number
+            hint = (
+                "the last row may be cut short; fetch the file again"
+                if last
+                else ", ".join(map(str, label_ids))
             )
-        labels = np.array([lookup[int(v)] for v in np.nan_to_num(raw_labels)], dtype=np.int64)
-        signals, empty = fill_gaps(table[:, columns], spec.channels, str(path), options.nan_only_channels)
+            raise BadInput(
+                f"{path}: row {row + 1}: {options.task} label {raw_labels[row]:.0f} is not in the label legend "
+                f"({hint})"
+            )
+        labels = np.array([lookup[int(v)] for v in raw_labels], dtype=np.int64)
+        selected = table[:, columns]
+        if np.isinf(selected).any():
+            row, col = (int(i) for i in np.argwhere(np.isinf(selected))[0])
+            raise BadInput(
+                f"{path}: row {row + 1} column {columns[col] + 1} is infinite; fetch the file again"
+            )
+        signals, empty = fill_gaps(selected, spec.channels, str(path), options.nan_only_channels)
         if empty:
             zero_filled[path.name] = empty
         subject = int(match[1])

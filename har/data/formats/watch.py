@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from har.data.fetch import pinned_sha256
 from har.data.formats import ReadResult
+from har.data.pins import pinned_sha256
 from har.data.spec import DatasetSpec
 from har.data.textio import read_bytes
 from har.data.windows import Recording, cut_windows
