@@ -228,3 +228,40 @@ def test_study_files_are_params_and_queued_experiments_share_the_project_stores(
         best = data["metrics"]["runs/quickstart/metrics.json"]["data"]["permutations"]["all"]
         assert (params["budget"]["trials"], params["seed"]) in ((1, 1), (2, 2))
         assert best["trials"] == params["budget"]["trials"] and 0 <= best["test/accuracy"] <= 1
+
+
+@pytest.mark.slow
+def test_push_to_the_default_remote_then_pull_in_a_fresh_clone(tmp_path: Path) -> None:
+    """Issue 24: .dvc/config names a default remote (a folder beside the project, replaceable in
+    .dvc/config.local); `dvc push`, then `dvc pull` in a fresh clone restores raw and prepared data and
+    `dvc status` is clean; the committed dvc.lock is what the clone pulls by."""
+    repo = copy_project(tmp_path / "project")
+    shutil.copy(REPO / ".gitignore", repo / ".gitignore")
+    commit_project(repo)
+    shutil.copy(REPO / ".dvc" / "config", repo / ".dvc" / "config")
+    run("git", "commit", "-qam", "the project's DVC config: default remote", cwd=repo)
+    dvc("repro", "prepare@uci_hapt_sample", cwd=repo)
+    run("git", "add", "dvc.lock", cwd=repo)
+    run("git", "commit", "-qm", "uci_hapt_sample prepared", cwd=repo)
+    assert "files pushed" in dvc("push", cwd=repo)
+    assert (tmp_path / "har-lab-dvc-storage" / "files" / "md5").is_dir()  # ../har-lab-dvc-storage
+    clone = tmp_path / "clone"
+    run("git", "clone", "-q", str(repo), str(clone), cwd=tmp_path)
+    assert not (clone / "data").exists()
+    # plain `dvc pull` also wants the outputs of stages never run (other datasets): exit 1 by design;
+    # --allow-missing pulls what was pushed, `dvc pull -d prepare@NAME` one dataset with its raw files
+    dvc("pull", "--allow-missing", cwd=clone)
+    for part in ("raw", "prepared"):
+        assert sorted(p.name for p in (clone / "data" / part / "uci_hapt_sample").rglob("*")) == sorted(
+            p.name for p in (repo / "data" / part / "uci_hapt_sample").rglob("*")
+        )
+    np.testing.assert_array_equal(
+        np.load(clone / "data" / "prepared" / "uci_hapt_sample" / "X.npy"),
+        np.load(repo / "data" / "prepared" / "uci_hapt_sample" / "X.npy"),
+    )
+    assert "up to date" in dvc("status", "prepare@uci_hapt_sample", cwd=clone)
+    assert ran(dvc("repro", "prepare@uci_hapt_sample", cwd=clone)) == set()  # nothing to redo
+    # a private remote replaces the default in .dvc/config.local, which git never sees
+    dvc("remote", "add", "--local", "-d", "mine", str(tmp_path / "private"), cwd=clone)
+    assert "mine" in dvc("remote", "default", cwd=clone)
+    assert run("git", "status", "--porcelain", cwd=clone).strip() == ""
