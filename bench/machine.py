@@ -14,3 +14,13 @@ def cpu_name() -> str:
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
     return platform.processor()
+
+
+def machine_line() -> str:
+    """e.g. ``x86_64, 2 CPUs (AMD EPYC 7B13), no GPU``."""
+    import os
+
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{platform.machine()}, {os.cpu_count()} CPUs ({cpu_name()}), {gpu}"

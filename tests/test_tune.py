@@ -216,6 +216,27 @@ def test_define_by_run_samples_only_the_chosen_models_parameters(tmp_path: Path)
 
 
 @pytest.mark.parametrize(
+    ("sampler", "kind", "expected"),
+    [("tpe", "asha", "AsyncHyperBandScheduler"), ("gp", "hyperband", "AsyncHyperBandScheduler"),
+     ("random", "median", "MedianStoppingRule"), ("tpe", "none", "FIFOScheduler")],
+)  # fmt: skip
+def test_search_settings_choose_the_sampler_and_the_early_stopping(
+    tmp_path: Path, sampler: str, kind: str, expected: str
+) -> None:
+    from har.tune.search import scheduler, searcher
+
+    (tmp_path / "pipelines").mkdir()
+    write_study(tmp_path, "s", {**TINY, "search": {"sampler": sampler, "scheduler": kind}})
+    spec = load_study(str(tmp_path / "pipelines" / "s.yaml"), REPO / "params.yaml")
+    chosen = scheduler(spec)
+    assert type(chosen).__name__ == expected
+    if kind in ("asha", "hyperband"):
+        assert len(chosen._brackets) == (3 if kind == "hyperband" else 1)
+    names = {"tpe": "TPESampler", "gp": "GPSampler", "random": "RandomSampler"}
+    assert type(searcher(spec)._sampler).__name__ == names[sampler]
+
+
+@pytest.mark.parametrize(
     ("change", "expected"),
     [
         ({"colour": "red"}, "colour"),

@@ -12,7 +12,7 @@ import pickle
 from typing import Any
 
 from ray.tune import Callback
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
 from har.tune.search import StudySearch
@@ -73,15 +73,15 @@ class PermutationSearch(Searcher):
 
 
 class PermutationScheduler(FIFOScheduler):
-    """One ASHA scheduler per permutation: a trial is compared only with trials of its own permutation.
+    """One early-stopping scheduler per permutation: a trial is compared only with trials of its own permutation.
     Trials start first come, first served (FIFO), whatever their permutation."""
 
-    def __init__(self, schedulers: dict[str, ASHAScheduler]):
+    def __init__(self, schedulers: dict[str, TrialScheduler]):
         super().__init__()
         self.schedulers = schedulers
 
     def set_search_properties(self, metric, mode, **spec) -> bool:
-        return True  # each ASHA scheduler has its metric and mode already
+        return True  # each scheduler has its metric and mode already
 
     def on_trial_add(self, tune_controller, trial) -> None:
         self.schedulers[permutation_of(trial)].on_trial_add(tune_controller, trial)

@@ -1,4 +1,4 @@
-"""How a study searches: the Optuna searcher, the ASHA scheduler, and the Tune run that holds them."""
+"""How a study searches: the Optuna searcher, the early-stopping scheduler, and the Tune run that holds them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, MedianStoppingRule, TrialScheduler
 from ray.tune.search.optuna import OptunaSearch
 
 from har.tune.storage_fs import storage_filesystem
@@ -62,6 +62,10 @@ def searcher(study: StudySpec, storage: BaseStorage | None = None, name: str | N
         mode = [mode] + [o.mode for o in study.objectives]
     if study.search.sampler == "random":
         sampler: optuna.samplers.BaseSampler = optuna.samplers.RandomSampler(seed=study.seed)
+    elif study.search.sampler == "gp":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            sampler = optuna.samplers.GPSampler(seed=study.seed, n_startup_trials=study.search.startup_trials)
     elif study.objectives:
         sampler = optuna.samplers.TPESampler(seed=study.seed, n_startup_trials=study.search.startup_trials)
     else:
@@ -76,15 +80,27 @@ def searcher(study: StudySpec, storage: BaseStorage | None = None, name: str | N
     )  # fmt: skip
 
 
-def scheduler(study: StudySpec) -> ASHAScheduler:
-    """ASHA early stopping on the objective, by epoch."""
+def scheduler(study: StudySpec) -> TrialScheduler:
+    """Early stopping on the objective, by epoch (the trial's own count: it stays right when a resumed
+    trial's checkpoint is newer): ASHA, asynchronous Hyperband (ASHA over 3 brackets of different grace
+    periods), the median stopping rule, or none."""
+    budget, kind = study.budget, study.search.scheduler
+    grace = min(budget.grace_period, budget.max_epochs)
+    if kind == "none":
+        return FIFOScheduler()
+    if kind == "median":
+        return MedianStoppingRule(
+            time_attr="epoch", metric=study.objective_key, mode=study.mode, grace_period=grace,
+            min_samples_required=3,
+        )  # fmt: skip
     return ASHAScheduler(
-        time_attr="epoch",  # the trial's own count: stays right when a resumed trial's checkpoint is newer
+        time_attr="epoch",
         metric=study.objective_key,
         mode=study.mode,
-        max_t=study.budget.max_epochs,
-        grace_period=min(study.budget.grace_period, study.budget.max_epochs),
-        reduction_factor=study.budget.reduction_factor,
+        max_t=budget.max_epochs,
+        grace_period=grace,
+        reduction_factor=budget.reduction_factor,
+        brackets=3 if kind == "hyperband" else 1,
     )
 
 

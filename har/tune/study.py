@@ -146,7 +146,14 @@ class WarmStart(_Strict):
 
 
 class Search(_Strict):
-    sampler: Literal["tpe", "random"] = "tpe"
+    sampler: Literal["tpe", "random", "gp"] = Field(
+        "tpe", description="Optuna sampler: TPE (multivariate), random, or a Gaussian process (GPSampler)"
+    )
+    scheduler: Literal["asha", "hyperband", "median", "none"] = Field(
+        "asha",
+        description="early stopping: ASHA (one bracket), asynchronous Hyperband (ASHA with 3 brackets), "
+        "the median stopping rule, or none (every trial runs to max_epochs or its own patience)",
+    )
     startup_trials: int = Field(5, ge=0, description="TPE: random trials before modelling")
     warm_start: WarmStart | None = None
 
