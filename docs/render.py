@@ -33,7 +33,11 @@ RECORDS = {
     "tracking_load": RESULTS / "tracking_load.json",
     "scale": RESULTS / "scale.json",
     "warm_start": RESULTS / "warm_start.json",
+    "search": RESULTS / "search.json",
+    "overhead": RESULTS / "overhead.json",
+    "study_uci_har": RESULTS / "study_uci_har.json",
 }
+OPTIONAL = {"search", "overhead", "study_uci_har"}  # sections say how to produce them until they exist
 Records = dict[str, Any]
 
 # ---------------------------------------------------------------- sections in a page
@@ -343,6 +347,86 @@ def tune_section(results: Records) -> str:
     return "\n".join(lines)
 
 
+def _mean_std(summary: dict[str, Any], key: str, digits: int = 4) -> str:
+    s = summary[key]
+    if s["mean"] is None:
+        return "-"
+    text = f"{s['mean']:.{digits}f}" + (f" +- {s['std']:.{digits}f}" if s["std"] is not None else "")
+    return text + (
+        f" ({s['n']} of {summary['best_val_macro_f1']['n']})"
+        if s["n"] < summary["best_val_macro_f1"]["n"]
+        else ""
+    )
+
+
+def study_section(r: Records) -> str:
+    head = "## The `uci_har` study (`har tune --study uci_har`)"
+    if not r:
+        return f"{head}\n\nNot run yet: `har tune --study uci_har`, then `python bench/study_record.py --study uci_har`."
+    return "\n".join([
+        head, "",
+        f"Champion of permutation `{r['permutation']}`, chosen on validation macro F1 and tested once: "
+        f"**{r['champion']}**, test accuracy **{100 * r['test_accuracy']:.2f}%**, test macro F1 "
+        f"{100 * r['test_macro_f1']:.2f}%, validation macro F1 {r['val_macro_f1']:.4f}, batch-1 latency "
+        f"{r['latency_ms']:.2f} ms (one CPU thread). {r['trials']} trials ({r['failed_trials']} failed), "
+        f"{r['wall_s'] / 60:.0f} min wall ({r['date']}, {r['machine']}, load average {r['load_average']:.1f}).",
+        "", f"Reproduce: `{r['command']}`; record: `python bench/study_record.py --study uci_har` "
+        "(JSON: `bench/results/study_uci_har.json`).",
+    ])  # fmt: skip
+
+
+def search_section(r: Records) -> str:
+    head = "## Search efficiency (`bench/search.py`)"
+    if not r:
+        return f"{head}\n\nNot run yet: `python bench/search.py`."
+    lines = [
+        head, "",
+        f"The `uci_har` study's space on the real UCI HAR task, every searcher with the same budget: "
+        f"{r['trials']} trials of at most {r['max_epochs']} epochs, {r['concurrency']} at a time, seeds "
+        f"0..{max(len(e['repeats']) for e in r['searchers'].values()) - 1} (mean +- std over seeds; "
+        f"{r['date']}, {r['machine']}, load average {r['load_average']['mean']:.1f} mean, "
+        f"{r['load_average']['max']:.1f} max). Targets: validation macro F1 >= {r['val_target']}, champion "
+        f"test accuracy >= {r['test_target']} (timed when that champion finished; only it is tested). "
+        f"Reproduce: `{r['command']}`.", "",
+        "| searcher | best val macro F1 | champion test accuracy | champion test macro F1 | s to val target "
+        "| s to test target | stopped early | epochs | wall s | vs default: val F1 (better/worse, p) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]  # fmt: skip
+    for name, entry in r["searchers"].items():
+        s = entry["summary"]
+        vs = s.get("vs_default", {}).get("best_val_macro_f1")
+        versus = (f"{vs['mean_difference']:+.4f} ({vs['better_in']}/{vs['worse_in']} of {vs['pairs']}, "
+                  f"p={vs['wilcoxon_p'] if vs['wilcoxon_p'] is not None else '-'})") if vs else "default"  # fmt: skip
+        lines.append(
+            f"| {name} | {_mean_std(s, 'best_val_macro_f1')} | {_mean_std(s, 'test_accuracy')} | "
+            f"{_mean_std(s, 'test_macro_f1')} | {_mean_std(s, 'time_to_val_target_s', 0)} | "
+            f"{_mean_std(s, 'time_to_test_target_s', 0)} | {_mean_std(s, 'stopped_early', 1)} | "
+            f"{_mean_std(s, 'epochs_trained', 0)} | {_mean_std(s, 'wall_s', 0)} | {versus} |"
+        )
+    lines += ["", "![best-so-far validation macro F1 against wall time](img/search-best-so-far.png)"]
+    return "\n".join(lines)
+
+
+def overhead_section(r: Records) -> str:
+    head = "## Overhead against a bare loop (`bench/overhead.py`)"
+    if not r:
+        return f"{head}\n\nNot run yet: `python bench/overhead.py`."
+    sq, sv = r["sqlite"], r["server"]
+    return "\n".join([
+        head, "",
+        f"The same configuration trained {r['trials']} times, {r['concurrency']} at a time, {r['max_epochs']} "
+        f"epochs each: by a bare loop (the trainer in a process pool, no Ray, no MLflow) in {r['bare_wall_s']} s, "
+        f"and by `run_study` in {sq['study_wall_s']} s with MLflow on SQLite, {sv['study_wall_s']} s with a "
+        f"tracking server: overhead **{100 * sq['overhead']:.1f}%** and **{100 * sv['overhead']:.1f}%** "
+        f"(target < 10%). Fixed cost per study (Ray start and data before the first trial, winner test, "
+        f"logging and registry after the last): {sq['fixed_per_study_s']} s ({sq['before_first_trial_s']} + "
+        f"{sq['after_last_trial_s']}) on SQLite, {sv['fixed_per_study_s']} s on the server; per trial slot "
+        f"round {sq['per_trial_s']} s against {r['bare_trial_s']} s bare per configuration. "
+        f"{r['date']}, {r['machine']}, load average {r['load_average_after']:.1f} after. "
+        f"Reproduce: `{r['command']}`.",
+    ])  # fmt: skip
+
+
 def _when(part: dict[str, Any]) -> str:
     return f"{part['date']}, {part['machine']}, load average {part['load_average_after']:.1f} after"
 
@@ -552,6 +636,9 @@ PAGES: dict[str, dict[str, Renderer]] = {
         "tracking_load": lambda r: tracking_load_section(r["tracking_load"]),
         "scale": lambda r: scale_section(r["scale"]),
         "warm_start": lambda r: warm_start_section(r["warm_start"]),
+        "study_uci_har": lambda r: study_section(r["study_uci_har"]),
+        "search": lambda r: search_section(r["search"]),
+        "overhead": lambda r: overhead_section(r["overhead"]),
     },
     "models.md": {
         "models_measured": lambda r: models_measured_section(r["accuracy"], r["throughput"]),
@@ -561,7 +648,10 @@ PAGES: dict[str, dict[str, Renderer]] = {
 
 
 def load_records(paths: dict[str, Path] | None = None) -> Records:
-    return {name: json.loads(path.read_text()) for name, path in (paths or RECORDS).items()}
+    return {
+        name: json.loads(path.read_text()) if path.is_file() or name not in OPTIONAL else {}
+        for name, path in (paths or RECORDS).items()
+    }
 
 
 def render(records: Records, docs: Path = DOCS) -> dict[Path, str]:
