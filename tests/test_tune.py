@@ -326,6 +326,43 @@ def test_study_logs_parent_children_and_registers_a_champion(project: Path, firs
     assert listing.returncode == 0 and "har-uci_hapt_sample-all" in listing.stdout and "v1" in listing.stdout
 
 
+def test_trial_runs_carry_their_data_as_mlflow_datasets_and_system_metrics(
+    project: Path, first_study
+) -> None:
+    """Issue 25: the UI's Dataset column (train / validation inputs of every trial, test of the winner, the
+    digest of the prepared data's version) and its System metrics tab (CPU and memory of the trial's node)."""
+    from mlflow.tracking import MlflowClient
+
+    assert first_study.returncode == 0, first_study.stderr[-3000:]
+    client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    children = [r for r in runs(project, "tiny") if r.get("har.role") == "trial"]
+    versions = set()
+    for child in children:
+        inputs = {
+            next(t.value for t in i.tags if t.key == "mlflow.data.context"): i.dataset
+            for i in client.get_run(child["id"]).inputs.dataset_inputs
+        }
+        want = (
+            {"train", "validation", "test"} if child.get("har.winner") == "true" else {"train", "validation"}
+        )
+        assert set(inputs) == want, (child["id"], set(inputs))
+        for context, dataset in inputs.items():
+            profile = json.loads(dataset.profile)
+            versions.add(profile["data_version"])
+            assert dataset.name == f"{DATASET}/all"
+            assert dataset.digest == f"{profile['data_version'].split(':', 1)[-1][:24]}-{context}"
+            assert json.loads(dataset.source)["uri"] == str(
+                (project / "data" / "prepared" / DATASET).resolve()
+            )
+            assert profile["examples"]["train"] > profile["examples"]["val"] > 0
+        cpu = client.get_metric_history(child["id"], "system/cpu_utilization_percentage")
+        memory = client.get_metric_history(child["id"], "system/system_memory_usage_megabytes")
+        assert cpu and memory and all(0 <= m.value <= 100 for m in cpu) and all(m.value > 0 for m in memory)
+    version = client.get_model_version("har-uci_hapt_sample-all", "1")
+    winner = next(c for c in children if c.get("har.winner") == "true")
+    assert version.run_id == winner["id"] and versions == {version.tags["data_version"]}
+
+
 @pytest.mark.slow
 def test_each_search_is_an_optuna_study_that_matches_mlflow(project: Path, first_study) -> None:
     """Issue 21: the search persists in optuna.db beside mlflow.db, one study per permutation, its trial

@@ -15,6 +15,7 @@ from typing import Any
 
 from har.errors import BadInput
 from har.tracking.artifacts import log_winner
+from har.tracking.datasets import log_dataset_inputs
 from har.tracking.registry import Registration, register
 from har.tracking.store import (
     close_open_children,
@@ -102,10 +103,17 @@ class PermutationRun:
         self.client = tracker.client
         self.parent_id = parent_id
 
-    def trial_logger(self, describe: Describe, objective_key: str, max_epochs: int) -> TrialLogger:
-        """The Tune callback that mirrors this permutation's trials into child runs."""
+    def trial_logger(self, describe: Describe, objective_key: str, max_epochs: int,
+                     inputs: list[dict] | None = None) -> TrialLogger:  # fmt: skip
+        """The Tune callback that mirrors this permutation's trials into child runs (each logging
+        ``inputs``, the data it trains and validates on: har.tracking.datasets)."""
         t = self.tracker
-        return TrialLogger(t.uri, t.experiment_id, self.parent_id, describe, objective_key, max_epochs)
+        return TrialLogger(
+            t.uri, t.experiment_id, self.parent_id, describe, objective_key, max_epochs, inputs
+        )
+
+    def log_inputs(self, run_id: str, inputs: list[dict]) -> None:
+        log_dataset_inputs(self.client, run_id, inputs)
 
     def close_trials(self, failed: BaseException | None = None) -> None:
         """After Tune returns or raises: children still RUNNING become KILLED (tag ``interrupted``); when

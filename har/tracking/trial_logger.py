@@ -11,6 +11,7 @@ from typing import Any
 
 from ray.tune import Callback
 
+from har.tracking.datasets import log_dataset_inputs
 from har.tracking.store import (
     child_runs,
     connect,
@@ -59,7 +60,8 @@ class TrialLogger(Callback):
     FINAL_WAIT_SECONDS = float(os.environ.get("HAR_TRACKING_FINAL_WAIT", "60"))
 
     def __init__(self, tracking_uri: str, experiment_id: str, parent_id: str, describe: Describe,
-                 objective_key: str, max_epochs: int):  # fmt: skip
+                 objective_key: str, max_epochs: int, inputs: list[dict[str, Any]] | None = None):  # fmt: skip
+        self.inputs = inputs or []  # the data each trial trains and validates on (har.tracking.datasets)
         self.tracking_uri = tracking_uri
         self.experiment_id = experiment_id
         self.parent_id = parent_id
@@ -191,6 +193,7 @@ class TrialLogger(Callback):
                 tags={"ray.trial_id": trial_id, **tags},
             )
             log_params(self.client, run_id, params)
+            log_dataset_inputs(self.client, run_id, self.inputs)
             self._steps[run_id] = 0
         self._runs[trial_id] = run_id
         return run_id
@@ -204,6 +207,9 @@ class TrialLogger(Callback):
     def on_trial_result(self, iteration, trials, trial, result, **info):
         epoch = int(result.get("epoch", result.get("training_iteration", 0)))
         metrics = {k: result[k] for k in LOGGED_KEYS if isinstance(result.get(k), int | float)}
+        metrics.update(
+            {k: v for k, v in result.items() if k.startswith("system/") and isinstance(v, int | float)}
+        )
         metrics[self.objective_key] = result[self.objective_key]
         node = str(result.get("node_id", ""))
         self._send(

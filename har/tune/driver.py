@@ -22,6 +22,7 @@ from ray import tune
 from har.errors import BadInput, HarError
 from har.models.vision import scratch_note
 from har.report.dvc_template import ensure_in_dvc_repo
+from har.tracking.datasets import dataset_inputs
 from har.tracking.store import resolve_uri
 from har.tracking.study_runs import PermutationRun, StudyTracker
 from har.train.data import load_train_data
@@ -207,7 +208,12 @@ def _search(setup: Setup, name: str, perms: list[str]) -> dict[str, PermutationO
     else:
         loggers = PerPermutation(
             {
-                p: t.trial_logger(study.describe, study.objective_key, study.budget.max_epochs)
+                p: t.trial_logger(
+                    study.describe,
+                    study.objective_key,
+                    study.budget.max_epochs,
+                    _data_inputs(options, data.get(p), p, ("train", "val")),
+                )
                 for p, t in tracked.items()
             }
         )
@@ -357,7 +363,19 @@ def _finish(setup: Setup, perm: str, results: list, data, tracked: PermutationRu
     outcome.pareto = pareto_front(study, ok)
     plots_dir = options.metrics_out.parent / "plots" if options.metrics_out else None
     finish_winner(study, perm, best, data, tracked, outcome, plots_dir, options.register)
+    winner_run = tracked.trial_run(outcome.best_trial)
+    if winner_run is not None:  # the winner's one test: its test data joins its train / validation inputs
+        tracked.log_inputs(winner_run, _data_inputs(options, data, perm, ("test",)))
     return outcome
+
+
+def _data_inputs(options: TuneOptions, data, perm: str, splits: tuple[str, ...]) -> list[dict]:
+    """MLflow dataset inputs of a permutation's data (har.tracking.datasets); none in a simulated study."""
+    if data is None:
+        return []
+    windows = {name: len(labels) for name, (_, labels) in data.splits.items()}
+    folder = options.prepared_dir / data.dataset
+    return dataset_inputs(data.dataset, perm, data.data_version, folder, windows, splits)
 
 
 def _scratch_notes(study: StudySpec, perm: str) -> None:

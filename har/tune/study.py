@@ -177,6 +177,12 @@ class StudySpec(_Strict):
     search: Search = Field(default_factory=Search)
     val_fraction: float = Field(0.2, gt=0, lt=1)
     split_seed: int = 0
+    system_metrics: float = Field(
+        10.0,
+        ge=0,
+        description="seconds between CPU, memory and GPU samples of each trial's node, logged "
+        "per epoch as MLflow system metrics (0: off)",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -22,6 +22,7 @@ from har.train.latency import latency_ms
 from har.train.loop import fit, seed_everything
 from har.train.run import RunSpec, resolve
 from har.tune.study import PERMUTATION, StudySpec
+from har.tune.system_metrics import SystemSampler
 
 STATE_FILE = "state.pt"
 
@@ -99,6 +100,8 @@ def run_trial(config: dict[str, Any], payload: dict[str, Any]) -> None:
         with checkpoint.as_directory() as folder:
             resume = torch.load(Path(folder) / STATE_FILE, weights_only=True)
 
+    sampler = SystemSampler(study.system_metrics) if study.system_metrics > 0 else None
+
     def metrics(row: dict[str, float], snapshot) -> dict[str, Any]:
         last = row["epoch"] >= cfg.max_epochs or snapshot["since_best"] >= cfg.patience
         at_best = next((r for r in snapshot["history"] if r["epoch"] == snapshot["best_epoch"]), {})
@@ -109,6 +112,7 @@ def run_trial(config: dict[str, Any], payload: dict[str, Any]) -> None:
             study.objective_key: snapshot["best_value"],
             "best_epoch": snapshot["best_epoch"],
             "last": int(last),  # 1: the trial ends by itself (not stopped by ASHA)
+            **(sampler.take() if sampler else {}),
         }
 
     def on_epoch(epoch: int, row: dict[str, float], state) -> None:
@@ -123,7 +127,11 @@ def run_trial(config: dict[str, Any], payload: dict[str, Any]) -> None:
             tune.report(final)
             return
     train, val = data.splits["train"], data.splits["val"]
-    fit(model, train, val, data.classes, cfg, on_epoch=on_epoch, resume=resume)
+    try:
+        fit(model, train, val, data.classes, cfg, on_epoch=on_epoch, resume=resume)
+    finally:
+        if sampler:
+            sampler.stop()
 
 
 run_trial.__mixins__ = (OldestNewerCheckpoint,)  # type: ignore[attr-defined]
