@@ -5,6 +5,7 @@ JSON output, rate / channel / length / NaN / model errors (exit 2, one line), at
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -181,6 +182,27 @@ def test_cli_predicts_every_window_of_a_raw_recording(checkpoint: Path, cli_defa
     # the same windows as the step-4 run, which includes every 16th of its windows
     fine = pd.read_csv(step4[1]).set_index("start")
     assert table["label"].tolist() == fine.loc[table["start"], "label"].tolist()
+
+
+def test_batch_one_on_one_thread_reports_the_per_window_latency(
+    project: Path, checkpoint: Path, cli_default
+) -> None:
+    """Issue 23: the latency of live use, through `har predict` (batch 1, one CPU thread); same labels."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        result = invoke(project, monkeypatch, "predict", "--model", "ckpt", "--input", "walk.csv", "--output",
+                        "walk.b1.csv", "--batch-size", "1", "--threads", "1")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    match = re.search(
+        r"inference: ([\d.]+) ms per window \((\d+) windows, batch 1, 1 thread\(s\), cpu\)", result.stdout
+    )
+    assert match and 0 < float(match.group(1)) < 1000 and int(match.group(2)) == len(cli_default[1])
+    assert pd.read_csv(project / "walk.b1.csv")["label"].tolist() == cli_default[1]["label"].tolist()
+    assert "batch 4096" in cli_default[0].stdout
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        bad = invoke(
+            project, monkeypatch, "predict", "--model", "ckpt", "--input", "walk.csv", "--batch-size", "0"
+        )
+    assert isinstance(bad.exception, BadInput) and "--batch-size 0: must be at least 1" in str(bad.exception)
 
 
 # ---------------------------------------------------------------- the model's own channels, JSON, stdout

@@ -68,6 +68,17 @@ def predict_cmd(
         ),
     ] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto (CUDA when present).")] = "cpu",
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            "--batch-size",
+            help="Sensor models: windows per model call; 1 measures the per-window latency of live use.",
+        ),
+    ] = 4096,
+    threads: Annotated[
+        int | None,
+        typer.Option("--threads", help="CPU threads of the model (default: PyTorch's choice)."),
+    ] = None,
     params: Annotated[
         Path,
         typer.Option(
@@ -127,7 +138,8 @@ def predict_cmd(
     _refuse_media_for_sensor_model(input_path, info, video_out)
     result = predict_file(
         model[0], input_path, output, step=step, rate=rate, tracking_uri=uri, device=device, params_path=params,
-        checkpoint=folder, adapt=adapt, members=folders if len(folders) > 1 else None,
+        checkpoint=folder, adapt=adapt, members=folders if len(folders) > 1 else None, batch_size=batch_size,
+        threads=threads,
     )  # fmt: skip
     to_stdout = str(result.output) == STDOUT
     console = Console(stderr=to_stdout)
@@ -154,6 +166,14 @@ def predict_cmd(
         )
     console.print(_label_table(pred.label_counts(), len(pred.starts), "windows", "predicted labels"))
     console.print(f"predictions: {'stdout' if to_stdout else result.output}", highlight=False)
+    if pred.starts.size:
+        import torch
+
+        console.print(
+            f"inference: {1000 * pred.inference_s / len(pred.starts):.3f} ms per window ({len(pred.starts)} "
+            f"windows, batch {batch_size}, {torch.get_num_threads()} thread(s), {device})",
+            highlight=False,
+        )
 
 
 def _refuse_media_for_sensor_model(input_path: Path, info: dict, video_out: Path | None) -> None:

@@ -32,6 +32,7 @@ class Predictions:
     labels: np.ndarray  # predicted class index
     probabilities: np.ndarray  # [N, K] softmax
     meta: dict[str, Any] = field(default_factory=dict)
+    inference_s: float = 0.0  # seconds in the model (every member of an ensemble), not reading or writing
 
     def frame(self) -> pd.DataFrame:
         """One row per window: window, start, end (exclusive), start_s, label, p_<class>..."""

@@ -16,11 +16,13 @@ label and one probability per class. Nothing here knows about typer; ``har/cli/p
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
 from har.errors import BadInput
@@ -45,11 +47,12 @@ def window_starts(n_samples: int, window: int, step: int) -> np.ndarray:
 
 
 def predict_signals(
-    model: Any, info: dict[str, Any], signals: Signals, step: int | None = None, adapt: bool = False
-) -> Predictions:
-    """Classify every window of ``signals`` (normalised with the checkpoint's mean and std). ``adapt``:
-    first re-estimate the model's BatchNorm statistics on this recording's windows (har.train.adapt; the
-    recording is taken to be one subject's)."""
+    model: Any, info: dict[str, Any], signals: Signals, step: int | None = None, adapt: bool = False,
+    batch_size: int = CHUNK,
+) -> Predictions:  # fmt: skip
+    """Classify every window of ``signals`` (normalised with the checkpoint's mean and std), ``batch_size``
+    windows per model call. ``adapt``: first re-estimate the model's BatchNorm statistics on this
+    recording's windows (har.train.adapt; the recording is taken to be one subject's)."""
 
     window = int(info["window"])
     step = window // 2 if step is None else int(step)
@@ -65,12 +68,24 @@ def predict_signals(
         X = np.ascontiguousarray(view[starts[i : i + CHUNK]].transpose(0, 2, 1))
         return ((X - mean) / std).astype(np.float32)
 
+    if batch_size < 1:
+        raise BadInput(f"--batch-size {batch_size}: must be at least 1")
+    inference = 0.0
     if adapt:  # every window at once: the statistics are the recording's, not one chunk's
         check_adaptable(model, info["model"])
         X = np.concatenate([chunk(i) for i in range(0, len(starts), CHUNK)])
-        all_logits = predict_logits(adapt_batchnorm(model, X), X)
+        model = adapt_batchnorm(model, X)
+        began = time.perf_counter()
+        all_logits = predict_logits(model, X, batch_size)
+        inference = time.perf_counter() - began
     else:
-        all_logits = np.concatenate([predict_logits(model, chunk(i)) for i in range(0, len(starts), CHUNK)])
+        parts = []
+        for i in range(0, len(starts), CHUNK):
+            X = chunk(i)
+            began = time.perf_counter()
+            parts.append(predict_logits(model, X, batch_size))
+            inference += time.perf_counter() - began
+        all_logits = np.concatenate(parts)
     start_s = signals.time[starts] if signals.time is not None else starts / signals.rate_hz
     return Predictions(
         classes=list(info["classes"]),
@@ -80,6 +95,7 @@ def predict_signals(
         start_s=np.asarray(start_s, dtype=np.float64),
         labels=all_logits.argmax(axis=1),
         probabilities=softmax(all_logits),
+        inference_s=inference,
     )
 
 
@@ -107,6 +123,8 @@ def predict_file(
     checkpoint: Path | None = None,
     adapt: bool = False,
     members: list[Path] | None = None,
+    batch_size: int = CHUNK,
+    threads: int | None = None,
 ) -> PredictRun:
     """``har predict``: resolve the model, check and window the recording, classify, write the output.
     ``members``: the checkpoint folders of an ensemble (har.train.ensemble; ``checkpoint`` is the first): each
@@ -130,8 +148,16 @@ def predict_file(
     table = read_table(input_path)
     signals = recording_signals(table, info, input_path, rate, params_path)
     # torch loads only once the input is known to be good
-    preds = [predict_signals(*load_model(f, device), signals, step, adapt=adapt) for f in folders]
+    if threads is not None:
+        if threads < 1:
+            raise BadInput(f"--threads {threads}: must be at least 1")
+        torch.set_num_threads(threads)
+    preds = [
+        predict_signals(*load_model(f, device), signals, step, adapt=adapt, batch_size=batch_size)
+        for f in folders
+    ]
     pred = preds[0]
+    pred.inference_s = sum(p.inference_s for p in preds)
     if len(preds) > 1:
         pred.probabilities = np.mean([p.probabilities for p in preds], axis=0)
         pred.labels = pred.probabilities.argmax(axis=1)
