@@ -85,6 +85,8 @@ def test_report_files_and_bad_input(study_uri: str, tmp_path: Path) -> None:
         assert "http://127.0.0.1:5000/#/experiments/" in text and "none registered" in text
     assert (folder / "img" / "permutations.png").stat().st_size > 10_000
     assert (folder / "img" / "pareto.png").stat().st_size > 10_000
+    assert "`acc`: lstm hidden=12, val/macro_f1 0.8400 (best 0.8400), **1.500 ms** per window" in md
+    assert "<b>1.500 ms</b> per window" in html  # the fastest trial within half a point of the best
     assert "[t0lstm]" not in md  # the trial id suffix is dropped from labels
     # bad input: one line, exit 2, the previous report left as it was
     before = md

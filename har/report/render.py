@@ -12,6 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -27,12 +28,39 @@ TOP = 15  # leaderboard rows per permutation
 
 
 def ui_base(tracking_uri: str, flag: str | None = None) -> str:
-    """Where the MLflow UI of these runs is: --mlflow-url, the tracking server itself, else `mlflow ui`."""
+    """Where the MLflow UI of these runs is: --mlflow-url, the tracking server itself, else `har ui`."""
     if flag:
         return flag.rstrip("/")
     if tracking_uri.startswith(("http://", "https://")):
         return tracking_uri.rstrip("/")
     return DEFAULT_UI
+
+
+# Deep links into the MLflow 3 UI (`har report` and `har ui` print the same ones). Its hash routes open an
+# experiment on the GenAI overview (traces, token usage) unless the query asks for the model-training
+# view, which this parameter does; the registered-models list rewrites its own query (it would drop the
+# parameter) and shows the same table in either view.
+TRAINING_VIEW = "workflowType=machine_learning"
+
+
+def experiment_url(base: str, experiment_id: str) -> str:
+    """An experiment's (a study's) runs table, in the model-training view."""
+    return f"{base}/#/experiments/{experiment_id}/runs?{TRAINING_VIEW}"
+
+
+def run_url(base: str, experiment_id: str, run_id: str) -> str:
+    """One run's page (metrics, parameters, artifacts), in the model-training view."""
+    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}?{TRAINING_VIEW}"
+
+
+def models_url(base: str) -> str:
+    """The registered models (champion aliases, latest versions)."""
+    return f"{base}/#/models"
+
+
+def model_url(base: str, name: str) -> str:
+    """One registered model's versions, in the model-training view."""
+    return f"{base}/#/models/{quote(name, safe='')}?{TRAINING_VIEW}"
 
 
 def _slug(text: str) -> str:
@@ -84,7 +112,7 @@ def _seconds(entry: Entry) -> str:
 
 
 def _run_link(base: str, experiment_id: str, trial: Trial) -> str:
-    return f"{base}/#/experiments/{experiment_id}/runs/{trial.run_id}"
+    return run_url(base, experiment_id, trial.run_id)
 
 
 def _winner_scores(perm: PermutationReport) -> dict[str, tuple[float, float]]:
@@ -110,6 +138,7 @@ def build_context(report: StudyReport, base: str, top: int = TOP) -> dict[str, A
                 "rows": _leaderboard(perm, base, report.experiment_id, top),
                 "shown": min(top, len(perm.entries)),
                 "configs": len(perm.entries),
+                "fastest_close": _fastest_close(perm, report.metric),
                 "winner": None
                 if winner is None
                 else {
@@ -130,7 +159,7 @@ def build_context(report: StudyReport, base: str, top: int = TOP) -> dict[str, A
                     "study": champ.tags.get("study", ""),
                     "test_accuracy": _num(_float(champ.tags.get("test/accuracy"))),
                     "test_macro_f1": _num(_float(champ.tags.get("test/macro_f1"))),
-                    "link": f"{base}/#/models/{champ.name}",
+                    "link": model_url(base, champ.name),
                 },
             }
         )
@@ -140,12 +169,29 @@ def build_context(report: StudyReport, base: str, top: int = TOP) -> dict[str, A
         "held_out": held_out_words(report.dataset),
         "metric": report.metric,
         "tracking_uri": report.tracking_uri,
-        "experiment_link": f"{base}/#/experiments/{report.experiment_id}",
+        "experiment_link": experiment_url(base, report.experiment_id),
         "study_runs": report.study_runs,
         "generated": time.strftime("%Y-%m-%d %H:%M %Z"),
         "permutations": perms,
         "figures": {},
     }
+
+
+CLOSE = 0.005  # "within half a point" of the best validation score
+
+
+def _fastest_close(perm: PermutationReport, metric: str) -> dict[str, Any] | None:
+    """The finished trial with the lowest batch-1 latency whose validation score is within half a point of
+    the best one (loss: within 0.005 of the lowest): the model to deploy when speed matters."""
+    key, sign = f"best/{metric}", (-1 if metric.endswith("loss") else 1)
+    trials = [t for e in perm.entries for t in e.trials if t.value(key) is not None and t.value("latency_ms")]
+    if not trials:
+        return None
+    best = max(sign * (t.value(key) or 0.0) for t in trials)
+    close = [t for t in trials if sign * (t.value(key) or 0.0) >= best - CLOSE]
+    fastest = min(close, key=lambda t: t.value("latency_ms") or float("inf"))
+    return {"name": _label(fastest), "score": _num(fastest.value(key)), "best": _num(sign * best),
+            "latency_ms": f"{fastest.value('latency_ms'):.3f}", "run_id": fastest.run_id}  # fmt: skip
 
 
 def _float(text: str | None) -> float | None:
