@@ -32,7 +32,8 @@ SLURM_MODULES = ("test_slurm.py",)  # each job starts its own Ray on the Slurm n
 # like the rest. A new test in a Ray module joins a Ray unit unless it is named here: the safe default.
 NO_RAY = ("test_shipped_studies_are_valid", "test_define_by_run_", "test_bad_study_file", "test_unknown_study_",
           "test_multi_objective_", "test_dvc_repro_and_param_change", "test_dvc_remote_on_s3",
-          "test_drivers_opening_one_new_optuna_database")  # fmt: skip
+          "test_drivers_opening_one_new_optuna_database", "test_permutations_option_", "test_search_settings_",
+          "test_push_to_the_default_remote")  # fmt: skip
 
 
 def _ray_unit(nodeid: str) -> str | None:
