@@ -35,7 +35,7 @@ run: install  ## the quickstart pipeline, offline: prepare the bundled sample ->
 	har models list
 	har report --study quickstart
 	@echo "best metrics: runs/quickstart/metrics.json ('dvc metrics show'); plots: 'dvc plots show' (offline)"
-	@echo "next: 'mlflow ui --backend-store-uri sqlite:///mlflow.db --workers 1' (http://127.0.0.1:5000),"
+	@echo "next: 'har ui --study quickstart' (the MLflow UI on http://127.0.0.1:5000, links to the study's runs),"
 	@echo "      'har predict --model har-uci_hapt_sample-all@champion --input recording.csv', docs/studies.md"
 
 test: install-dev  ## the whole test suite (real data from ../shared/datasets when present)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -72,6 +73,36 @@ def mlflow_ui(backend_uri: str, workdir: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
+
+
+@contextlib.contextmanager
+def har_ui(tracking_uri: str, workdir: Path, study: str) -> Iterator[tuple[str, str]]:
+    """`har ui --study STUDY` on a free port until the block ends; yields (its base URL, the study link it
+    printed). Stopped by Ctrl-C (SIGINT), as a person stops it, then by process group if need be."""
+    port = free_port()
+    out = open(workdir / f"har-ui-{port}.log", "w+")  # noqa: SIM115 (closed below)
+    proc = subprocess.Popen(
+        [str(BIN / "har"), "ui", "--tracking-uri", tracking_uri, "--port", str(port), "--study", study],
+        cwd=workdir, env=env(), stdout=out, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.time() + 180
+        while not re.search(rf"study {re.escape(study)}:\s+(\S+)", text := Path(out.name).read_text()):
+            if proc.poll() is not None or time.time() > deadline:
+                pytest.fail(f"har ui printed no study link: {text[-2000:]}")
+            time.sleep(0.5)
+        link = re.search(rf"study {re.escape(study)}:\s+(\S+)", text)
+        assert link is not None
+        yield f"http://127.0.0.1:{port}", link.group(1)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        out.close()
 
 
 @contextlib.contextmanager

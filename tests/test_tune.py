@@ -606,7 +606,8 @@ def test_a_worse_study_with_failing_trials_keeps_the_champion_and_promote_moves_
 def test_progress_report_dvc_plot_data_and_the_mlflow_ui(project: Path, first_study) -> None:
     """What people look at: plain progress lines off a TTY, meaningful run names, `har report`, the DVC
     plot data, and the study in the real MLflow UI in headless Chromium (screenshots: test-artifacts/)."""
-    from tests.browser import browser_page, mlflow_ui, screenshot
+    from har.report.render import experiment_url, model_url
+    from tests.browser import browser_page, har_ui, screenshot
 
     assert first_study.returncode == 0, first_study.stderr[-3000:]
     out = first_study.stdout
@@ -635,9 +636,10 @@ def test_progress_report_dvc_plot_data_and_the_mlflow_ui(project: Path, first_st
     folder = project / "reports" / "tiny"
     md = (folder / "index.md").read_text()
     assert (
-        "[har-uci_hapt_sample-all](http://127.0.0.1:5000/#/models/har-uci_hapt_sample-all) | v1 | lstm" in md
+        f"[har-uci_hapt_sample-all]({model_url('http://127.0.0.1:5000', 'har-uci_hapt_sample-all')}) | v1 | lstm"
+        in md
     )
-    assert "**(champion)**" in md and f"/runs/{winner['id']})" in md
+    assert "**(champion)**" in md and f"/runs/{winner['id']}?workflowType=machine_learning)" in md
     for name in ("permutations", "pareto", "all-confusion_matrix", "all-learning_curves"):
         assert (folder / "img" / f"{name}.png").stat().st_size > 5_000, name
     assert 'src="img/pareto.png"' in (folder / "index.html").read_text()
@@ -645,13 +647,17 @@ def test_progress_report_dvc_plot_data_and_the_mlflow_ui(project: Path, first_st
     experiment = next(r for r in runs(project, "tiny") if r.get("har.role") == "parent")
     with sqlite3.connect(project / "mlflow.db") as db:
         (experiment_id,) = db.execute("select experiment_id from experiments where name = 'tiny'").fetchone()
-    with mlflow_ui(f"sqlite:///{project / 'mlflow.db'}", project) as url, browser_page() as page:
-        page.goto(f"{url}/#/experiments/{experiment_id}/runs")
+    # `har ui`, as a user opens it: the study link it prints lands on the runs (model-training view)
+    with har_ui(f"sqlite:///{project / 'mlflow.db'}", project, "tiny") as (url, link), browser_page() as page:
+        assert link == experiment_url(url, str(experiment_id))
+        page.goto(link)
         parent_row = page.get_by_role("row").filter(has_text=experiment["mlflow.runName"])
         parent_row.first.wait_for()
         parent_row.first.locator('button[data-component-id*="runnamecellrenderer"]').click()  # expand
         for child in children:
             page.get_by_text(child["mlflow.runName"]).first.wait_for()
+        page.get_by_text(f"{DATASET}/all").first.wait_for()  # the Dataset column: what each trial saw
+        assert "Token Usage" not in page.inner_text("body")
         screenshot(page, "mlflow-ui-study-runs")
         # the compare view: two trials side by side, every per-epoch metric comparable
         pair = json.dumps([c["id"] for c in children[:2]], separators=(",", ":"))

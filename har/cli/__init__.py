@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 
 from har import __version__
-from har.cli import cv, data, jobs, models, predict, report, train, tune
+from har.cli import cv, data, jobs, models, predict, report, train, tune, ui
 from har.cli.console import err, out
 from har.errors import HarError
 
@@ -33,6 +33,7 @@ app.command("tune")(tune.tune_cmd)
 app.command("predict")(predict.predict_cmd)
 app.command("report")(report.report_cmd)
 app.command("plots-template")(report.plots_template_cmd)
+app.command("ui")(ui.ui_cmd)
 app.add_typer(jobs.app, name="jobs")
 
 

@@ -34,7 +34,7 @@ def report_cmd(
         str | None,
         typer.Option(
             help="Base URL of the MLflow UI for links (default: the tracking server, else "
-            "http://127.0.0.1:5000 as served by 'mlflow ui')."
+            "http://127.0.0.1:5000 as served by 'har ui')."
         ),
     ] = None,
     tracking_uri: TrackingOpt = None,

@@ -171,7 +171,7 @@ def tune_cmd(
     from har.tracking.store import resolve_uri
 
     uri = resolve_uri(tracking_uri)
-    ui = f"mlflow ui --backend-store-uri {uri} --workers 1" if uri.startswith("sqlite") else f"open {uri}"
+    ui = f"har ui --study {spec.name}" + (f" --tracking-uri {uri}" if tracking_uri else "")
     if simulate:
         return
     out.print(

@@ -12,17 +12,16 @@ from __future__ import annotations
 import contextlib
 import threading
 
+from mlflow.system_metrics.metrics.cpu_monitor import CPUMonitor
+from mlflow.system_metrics.metrics.gpu_monitor import GPUMonitor
+
 PREFIX = "system/"
 
 
 class SystemSampler:
     def __init__(self, interval: float):
-        from mlflow.system_metrics.metrics.cpu_monitor import CPUMonitor
-
         self.monitors = [CPUMonitor()]
         with contextlib.suppress(Exception):  # no pynvml, or no NVIDIA GPU on this node
-            from mlflow.system_metrics.metrics.gpu_monitor import GPUMonitor
-
             self.monitors.append(GPUMonitor())
         self.interval = interval
         self._lock = threading.Lock()
