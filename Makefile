@@ -51,8 +51,10 @@ bench: install-dev  ## benchmarks (prepare, throughput, tracking load; tune need
 	python bench/tracking_load.py
 	python docs/render.py
 
-bench-tune: install  ## tuning benchmark on UCI HAR: TPE+ASHA vs random, overhead, 1 vs 2 nodes (about 30 min)
+bench-tune: install  ## tuning benchmarks on UCI HAR: searchers, overhead against a bare loop, 1 vs 2 nodes (hours)
 	har data fetch uci_hapt && har data prepare uci_hapt
+	python bench/search.py
+	python bench/overhead.py
 	python bench/tune.py
 
 docs: install  ## render the figures of docs/results.md and docs/models.md from their JSON records

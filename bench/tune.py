@@ -1,20 +1,13 @@
-"""Tuning benchmark on the real UCI HAR task (prepared from raw UCI HAPT): search efficiency,
-orchestration overhead, and scaling from one Ray node to two.
+"""Tuning benchmark on the real UCI HAR task (prepared from raw UCI HAPT): scaling from one Ray node to
+two. Search efficiency is bench/search.py, overhead against a bare loop bench/overhead.py.
 
-    python bench/tune.py                              # all three parts, default budget
-    python bench/tune.py --parts search --trials 12   # one part
+    python bench/tune.py                              # the scaling part, default budget
     python bench/tune.py --report-only                # re-render docs/results.md from the JSON
 
-Parts:
-- search: Optuna TPE + ASHA against random search without early stopping (Optuna's RandomSampler,
-  FIFO), same trial budget and space: best validation macro F1, and the time until any trial's
-  validation accuracy first reaches the published LSTM figure (91.65%).
-- overhead: study wall time against the sum of trial times (Ray's time_total_s per trial: data
-  transfer, model build, training, validation, checkpoints) divided by the concurrency. Target < 10%.
 - scaling: trials per hour of the same study on one local node with N CPUs against two local nodes
   (`ray start --head` + `ray start --address`) with N CPUs each, trials pinned to one CPU.
 
-Results: bench/results/tune.json (one record per part, with the machine and the load average).
+Results: bench/results/tune.json (with the machine and the load average).
 """
 
 from __future__ import annotations
@@ -36,7 +29,6 @@ from report_sections import render_docs, save_json
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "tune.json"
-PUBLISHED_LSTM = 0.9165
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
@@ -80,56 +72,6 @@ def run(spec, tracking: str, storage: str, address: str | None = None, num_cpus:
     wall = time.time() - start
     ray.shutdown()
     return outcome, start, wall
-
-
-def child_histories(tracking: str, study: str) -> list[dict[str, Any]]:
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking)
-    exp = client.get_experiment_by_name(study)
-    out = []
-    for r in client.search_runs([exp.experiment_id], "tags.`har.role` = 'trial'", max_results=10_000):
-        acc = client.get_metric_history(r.info.run_id, "val/accuracy")
-        out.append({"outcome": r.data.tags.get("har.outcome"), "epochs": len(acc),
-                    "val_accuracy": [(m.timestamp / 1000, m.value) for m in sorted(acc, key=lambda m: m.step)],
-                    "best_f1": r.data.metrics.get("best/val/macro_f1")})  # fmt: skip
-    return out
-
-
-def search_part(args, tmp: Path) -> dict[str, Any]:
-    record: dict[str, Any] = {}
-    for label, sampler, asha in (("tpe+asha", "tpe", True), ("random", "random", False)):
-        spec = study_spec(args.trials, args.epochs, args.concurrency, sampler, asha, f"bench-{label}")
-        tracking = f"sqlite:///{tmp}/{label}.db"
-        outcome, start, wall = run(spec, tracking, str(tmp / "tune"), num_cpus=args.concurrency)
-        trials = child_histories(tracking, spec.name)
-        reached = [t for trial in trials for t, v in trial["val_accuracy"] if v >= PUBLISHED_LSTM]
-        record[label] = {
-            "best_val_macro_f1": max(t["best_f1"] or 0 for t in trials),
-            "winner_test_accuracy": outcome.test.get("test/accuracy"),
-            "seconds_to_published_lstm_val_accuracy": round(min(reached) - start, 1) if reached else None,
-            "wall_seconds": round(wall, 1),
-            "epochs_trained": sum(t["epochs"] for t in trials),
-            "pruned": sum(t["outcome"] == "pruned by ASHA" for t in trials),
-            "trials": len(trials),
-        }
-        print(label, json.dumps(record[label]), flush=True)
-    return record
-
-
-def overhead_part(args, tmp: Path) -> dict[str, Any]:
-    spec = study_spec(args.trials, args.epochs, args.concurrency, "tpe", True, "bench-overhead")
-    outcome, _, wall = run(spec, f"sqlite:///{tmp}/overhead.db", str(tmp / "tune"), num_cpus=args.concurrency)
-    busy = outcome.trial_seconds / args.concurrency
-    record = {
-        "study_wall_seconds": round(outcome.wall_seconds, 1),
-        "command_wall_seconds": round(wall, 1),
-        "sum_trial_seconds": round(outcome.trial_seconds, 1),
-        "concurrency": args.concurrency,
-        "overhead_fraction": round(outcome.wall_seconds / busy - 1, 3) if busy else None,
-    }
-    print("overhead", json.dumps(record), flush=True)
-    return record
 
 
 def _free_port() -> int:
@@ -188,7 +130,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--parts", default="search,overhead,scaling")
+    parser.add_argument("--parts", default="scaling")
     parser.add_argument("--trials", type=int, default=12)
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--concurrency", type=int, default=2)
@@ -202,7 +144,7 @@ def main() -> None:
         return
     if not (ROOT / "data" / "prepared" / "uci_hapt" / "meta.json").is_file():
         sys.exit("prepare the data first: har data fetch uci_hapt && har data prepare uci_hapt")
-    parts = {"search": search_part, "overhead": overhead_part, "scaling": scaling_part}
+    parts = {"scaling": scaling_part}
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     with tempfile.TemporaryDirectory(prefix="har-bench-tune-") as tmp:
         for name in args.parts.split(","):

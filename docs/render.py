@@ -301,33 +301,6 @@ def tune_section(results: Records) -> str:
         "one CPU thread per trial. Reproduce: `python bench/tune.py` (JSON: `bench/results/tune.json`).",
         "",
     ]
-    search = results.get("search")
-    if search:
-        lines += [
-            f"Search, {search['trials']} trials of at most {search['max_epochs']} epochs each ({_when(search)}):",
-            "",
-            "| search | best val macro F1 | winner test accuracy | s to val accuracy >= 91.65% | epochs trained "
-            "| pruned | wall s |",
-            "| --- | --- | --- | --- | --- | --- | --- |",
-        ]
-        for label in ("tpe+asha", "random"):
-            r = search[label]
-            reach = r["seconds_to_published_lstm_val_accuracy"]
-            lines.append(
-                f"| {label} | {r['best_val_macro_f1']:.4f} | {r['winner_test_accuracy']:.4f} | "
-                f"{'not reached' if reach is None else reach} | {r['epochs_trained']} | {r['pruned']} "
-                f"| {r['wall_seconds']} |"
-            )
-        lines.append("")
-    overhead = results.get("overhead")
-    if overhead:
-        lines += [
-            f"Orchestration overhead: study wall {overhead['study_wall_seconds']} s against "
-            f"{overhead['sum_trial_seconds']} s of trial time at concurrency {overhead['concurrency']}: "
-            f"**{100 * overhead['overhead_fraction']:.1f}%** (target < 10%; the trial time includes data "
-            f"transfer, model build, validation and per-epoch checkpoints; {_when(overhead)}).",
-            "",
-        ]
     scaling = results.get("scaling")
     if scaling and "2_node" in scaling:
         one, two = scaling["1_node"], scaling["2_node"]

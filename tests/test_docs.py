@@ -64,7 +64,7 @@ def test_rendering_fixes_a_stale_page(render, tmp_path):
     page = docs / "results.md"
     page.write_text(page.read_text().replace("| tpe+asha |", "| tpe+asha (edited) |"))
     records = render.load_records()
-    assert render.check(records, docs) == ["results.md: section tune differs from its JSON rendering"]
+    assert render.check(records, docs) == ["results.md: section search differs from its JSON rendering"]
     for path, text in render.render(records, docs).items():
         path.write_text(text)
     assert render.check(records, docs) == []
