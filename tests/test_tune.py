@@ -79,14 +79,23 @@ def tune(root: Path, *args: str, extra_env: dict[str, str] | None = None) -> sub
 
 
 def runs(root: Path, study: str) -> list[dict]:
-    """Every active (not deleted) run of the study's experiment, read straight from the SQLite database."""
-    with sqlite3.connect(root / "mlflow.db") as db:
-        rows = db.execute(
-            "select r.run_uuid, r.status, r.start_time, r.end_time from runs r join experiments e "
-            "on r.experiment_id = e.experiment_id where e.name = ? and r.lifecycle_stage = 'active'",
-            (study,),
-        ).fetchall()
-        tags = db.execute("select run_uuid, key, value from tags").fetchall()
+    """Every active (not deleted) run of the study's experiment, read straight from the SQLite database.
+
+    A database whose tables MLflow is still creating (a poll can land between the file's creation and
+    the end of its migrations) holds no runs yet.
+    """
+    try:
+        with sqlite3.connect(root / "mlflow.db") as db:
+            rows = db.execute(
+                "select r.run_uuid, r.status, r.start_time, r.end_time from runs r join experiments e "
+                "on r.experiment_id = e.experiment_id where e.name = ? and r.lifecycle_stage = 'active'",
+                (study,),
+            ).fetchall()
+            tags = db.execute("select run_uuid, key, value from tags").fetchall()
+    except sqlite3.OperationalError as error:
+        if "no such table" not in str(error):
+            raise
+        return []
     by_run: dict[str, dict[str, str]] = {}
     for run_id, key, value in tags:
         by_run.setdefault(run_id, {})[key] = value
