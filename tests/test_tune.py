@@ -126,7 +126,7 @@ def last_metric(root: Path, run_id: str, key: str) -> float:
 OUTCOME_STATE = {
     "completed": "COMPLETE",
     "early-stopped": "COMPLETE",
-    "pruned by ASHA": "PRUNED",
+    "pruned": "PRUNED",
     "failed": "FAIL",
 }
 
@@ -319,7 +319,7 @@ def test_study_logs_parent_children_and_registers_a_champion(project: Path, firs
     assert len(children) == 4 and all(c["mlflow.parentRunId"] == parents[0]["id"] for c in children)
     assert len({c["ray.trial_id"] for c in children}) == 4
     assert not [r for r in all_runs if r["status"] == "RUNNING"]
-    assert {c["har.outcome"] for c in children} <= {"completed", "early-stopped", "pruned by ASHA"}
+    assert {c["har.outcome"] for c in children} <= {"completed", "early-stopped", "pruned"}
     for child in children:  # one value per epoch, no duplicates
         steps = metric_steps(project, child["id"], "val/macro_f1")
         assert steps == list(range(1, len(steps) + 1)) and 1 <= len(steps) <= 3

@@ -11,6 +11,7 @@ from typing import Any
 from har.errors import BadInput
 from har.tracking.registry import champion_version, model_name
 from har.tracking.store import all_runs
+from har.tracking.trial_logger import LEGACY_PRUNED, PRUNED
 
 SEED_PARAM = "train.seed"
 
@@ -19,7 +20,7 @@ def count_outcomes(outcomes: list[str]) -> dict[str, int]:
     """Ended trials by how they ended (the ``har.outcome`` values that har.tune.driver writes)."""
     return {
         "finished": sum(o in ("completed", "early-stopped") for o in outcomes),
-        "pruned": outcomes.count("pruned by ASHA"),
+        "pruned": sum(o in (PRUNED, LEGACY_PRUNED) for o in outcomes),
         "failed": outcomes.count("failed"),
     }
 

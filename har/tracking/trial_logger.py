@@ -266,11 +266,16 @@ def _transient(exc: Exception) -> bool:
     return isinstance(exc, OSError | ConnectionError | TimeoutError) or any(m in text for m in markers)
 
 
+PRUNED = "pruned"
+LEGACY_PRUNED = "pruned by ASHA"  # what runs logged before the scheduler became a study setting say
+
+
 def trial_outcome(result: dict[str, Any], max_epochs: int) -> str:
-    """How a trial that Tune ended without an error ended: by itself, or stopped by ASHA."""
+    """How a trial that Tune ended without an error ended: by itself (all epochs, or its own patience), or
+    stopped by the study's scheduler (ASHA, Hyperband or the median rule: ``search.scheduler``)."""
     if result.get("last"):
         return "completed" if result.get("epoch") == max_epochs else "early-stopped"
-    return "pruned by ASHA"
+    return PRUNED
 
 
 def trial_error_text(trial) -> str:

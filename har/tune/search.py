@@ -18,7 +18,7 @@ from har.tune.study import StudySpec
 
 class StudySearch(OptunaSearch):
     """Ray's OptunaSearch whose Optuna trials end as their MLflow runs do: COMPLETE when the trial ended by
-    itself, PRUNED when ASHA stopped it (its per-epoch values were reported), FAIL when it failed; each
+    itself, PRUNED when the scheduler stopped it (its per-epoch values were reported), FAIL when it failed; each
     carries its Ray trial id (user attribute ``ray_trial_id``)."""
 
     def suggest(self, trial_id: str) -> dict | None:
