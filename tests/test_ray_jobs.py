@@ -78,6 +78,7 @@ def test_a_study_runs_as_a_ray_job_stops_cleanly_and_resumes_as_another(tmp_path
         )
         logs = har_jobs(project, "logs", "jobs-1", "--address", address).stdout
         assert "study interrupted after" in logs and "--resume" in logs, logs[-2000:]  # Tune stopped cleanly
+        assert "Tuner.restore" not in logs  # har's way to continue, not Tune's
         before = runs(project, "jobs")
         (parent,) = [r for r in before if r.get("har.role") == "parent"]
         assert parent["har.status"] == "interrupted" and not [r for r in before if r["status"] == "RUNNING"]

@@ -770,7 +770,7 @@ def test_multi_objective_search_and_pareto_front(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
     from har.tune.search import searcher
-    from har.tune.winner import pareto_front
+    from har.tune.winner import best_result, pareto_front
 
     (tmp_path / "m.yaml").write_text(yaml.safe_dump({**TINY, "objectives": [{"metric": "latency_ms"}]}))
     spec = load_study(str(tmp_path / "m.yaml"), REPO / "params.yaml")
@@ -789,6 +789,23 @@ def test_multi_objective_search_and_pareto_front(tmp_path: Path) -> None:
     front = pareto_front(spec, results)
     # (0.80, 2.0) is dominated by (0.85, 1.0); (0.90, 6.0) by (0.90, 5.0)
     assert [(p["val/macro_f1"], p["latency_ms"]) for p in front] == [(0.85, 1.0), (0.90, 5.0), (0.95, 9.0)]
+    assert best_result(spec, results).metrics["trial_id"] == "3"  # no `within`: the best score wins
+
+    # within: 0.05 of the best (0.95) admits 0.90 at 5.0 and 6.0 ms: the faster one is the champion
+    (tmp_path / "w.yaml").write_text(
+        yaml.safe_dump({**TINY, "objectives": [{"metric": "latency_ms", "within": 0.05}]})
+    )
+    assert (
+        best_result(load_study(str(tmp_path / "w.yaml"), REPO / "params.yaml"), results).metrics["trial_id"]
+        == "0"
+    )
+    (tmp_path / "z.yaml").write_text(
+        yaml.safe_dump({**TINY, "objectives": [{"metric": "latency_ms", "within": 0}]})
+    )
+    assert (
+        best_result(load_study(str(tmp_path / "z.yaml"), REPO / "params.yaml"), results).metrics["trial_id"]
+        == "3"
+    )
 
 
 def test_warm_start_enqueues_the_best_fitting_configurations_of_an_earlier_search(tmp_path: Path) -> None:

@@ -14,8 +14,22 @@ DEFAULT_STORAGE = Path("runs") / "tune"
 STORAGE_ENV = "HAR_STORAGE_PATH"
 
 
+class _TuneInterruptNoise(logging.Filter):
+    """On Ctrl-C / SIGUSR1 Tune advises ``Tuner.restore(...)`` and lists the trials that had no result
+    yet; har says how to continue instead ("study interrupted ...; continue with: har tune ... --resume")."""
+
+    MARKERS = ("Stop signal received", "Tuner.restore", "Failed to fetch metrics")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(marker in record.getMessage() for marker in self.MARKERS)
+
+
 def runtime_defaults() -> None:
     """Environment defaults of a study's driver (a user's own setting wins)."""
+    for name in ("ray.tune.tune", "ray.tune.analysis.experiment_analysis"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _TuneInterruptNoise) for f in logger.filters):
+            logger.addFilter(_TuneInterruptNoise())
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     # Tune's own console output off (verbose=0): har's progress callback reports instead
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")

@@ -138,6 +138,12 @@ class Resources(_Strict):
 class Objective(_Strict):
     metric: Literal["latency_ms", "parameters"]
     mode: Literal["min", "max"] = "min"
+    within: float | None = Field(
+        None,
+        ge=0,
+        description="the champion is the trial best on this objective among those whose validation score "
+        "is within this much of the best (0.005: half a point of macro F1); unset: the best score wins",
+    )
 
 
 class WarmStart(_Strict):

@@ -41,9 +41,25 @@ def scored_results(study: StudySpec, grid) -> list:
 
 
 def best_result(study: StudySpec, results: list):
-    """The trial with the best objective (the best validation epoch so far of each trial)."""
+    """The trial with the best objective (the best validation epoch so far of each trial); with a second
+    objective that sets ``within``, the trial best on that objective among those within that much of the
+    best score (validation only: the test split still sees the champion alone)."""
     sign = 1 if study.mode == "max" else -1
-    return max(results, key=lambda r: sign * r.metrics[study.objective_key])
+    best = max(results, key=lambda r: sign * r.metrics[study.objective_key])
+    second = study.objectives[0] if study.objectives else None
+    if second is None or second.within is None:
+        return best
+    floor = sign * best.metrics[study.objective_key] - second.within
+    close = [
+        r
+        for r in results
+        if sign * r.metrics[study.objective_key] >= floor and finite(r.metrics.get(second.metric))
+    ]
+    if not close:
+        return best
+    s2 = 1 if second.mode == "max" else -1
+    # ties on the second objective go to the better score
+    return max(close, key=lambda r: (s2 * r.metrics[second.metric], sign * r.metrics[study.objective_key]))
 
 
 def pareto_front(study: StudySpec, results: list) -> list[dict[str, Any]]:
@@ -129,9 +145,16 @@ def finish_winner(study: StudySpec, perm: str, best, data: TrainData, tracked: P
         write_plot_data(plots_dir, perm, state["history"], test, data.classes)
     outcome.best_trial, outcome.model = trial_id, setup.model
     outcome.val, outcome.test = scalars(val), {k: v for k, v in scalars(test).items()}
+    second = study.objectives[0] if study.objectives else None
+    chosen = (
+        f"; chosen for {second.metric} {best.metrics[second.metric]:.4g}, the {'lowest' if second.mode == 'min' else 'highest'} "
+        f"within {second.within:g} of the best validation score"
+        if second is not None and second.within is not None and finite(best.metrics.get(second.metric))
+        else ""
+    )
     print(
         f"[{perm}] winner {trial_id} ({setup.model}): val/macro_f1 {val['val/macro_f1']:.4f}, "
-        f"test/accuracy {test['test/accuracy']:.4f}, test/macro_f1 {test['test/macro_f1']:.4f}"
+        f"test/accuracy {test['test/accuracy']:.4f}, test/macro_f1 {test['test/macro_f1']:.4f}{chosen}"
     )
     if not register:
         return
