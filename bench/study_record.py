@@ -1,9 +1,12 @@
 """Record what a finished `har tune --study NAME` found, for docs/results.md: the champion of one
 permutation (chosen on validation, tested once), its test scores, its batch-1 latency as the trial measured
-it (one CPU thread), the study's wall time and trial count.
+it (one CPU thread), the study's wall time and trial count; for a study with a second objective, its Pareto
+front and, with --predict-experiment, the registered champion's per-window latency through `har predict`
+(batch 1, one CPU thread) on a raw UCI HAPT experiment written as a user's recording.
 
     har tune --study uci_har --permutations all --trials 16 --concurrency 2 --plain
     python bench/study_record.py --study uci_har --command "har tune --study uci_har ..."
+    python bench/study_record.py --study uci_har_fast --predict-experiment 3 --command "har tune --study uci_har_fast"
 
 Reads runs/<study>/metrics.json (what `har tune` wrote) and the winner's MLflow run; writes
 bench/results/study_<study>.json.
@@ -14,7 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,6 +42,8 @@ def main() -> None:
     )
     parser.add_argument("--command", required=True, help="the har tune command line that ran the study")
     parser.add_argument("--load-average", type=float, default=None, help="load average during the study")
+    parser.add_argument("--predict-experiment", type=int, default=None,
+                        help="UCI HAPT experiment number (data/raw/uci_hapt) for the har predict latency")  # fmt: skip
     args = parser.parse_args()
     from mlflow.tracking import MlflowClient
 
@@ -65,16 +73,60 @@ def main() -> None:
         "test_macro_f1": round(best["test/macro_f1"], 4),
         "latency_ms": round(winner.data.metrics["latency_ms"], 3),
         "registered": best.get("registered"),
+        **({"pareto": best["pareto"]} if best.get("pareto") else {}),
         "command": args.command,
         "machine": machine_line(),
         "load_average": args.load_average if args.load_average is not None else round(os.getloadavg()[0], 2),
         "date": time.strftime("%Y-%m-%d %H:%M"),
     }
+    if args.predict_experiment is not None:
+        record["predict"] = predict_latency(
+            f"{best['registered']}/{best['version']}", args.predict_experiment
+        )
     out = ROOT / "bench" / "results" / f"study_{args.study}.json"
     save_json(out, record)
     print(json.dumps(record, indent=2))
     print(f"wrote {out}")
     render_docs()
+
+
+def predict_latency(model: str, experiment: int) -> dict:
+    """``har predict --batch-size 1 --threads 1`` of ``model`` on UCI HAPT experiment ``experiment`` (its raw
+    accelerometer and gyroscope, as a user's CSV recording); the per-window inference time it prints."""
+    import numpy as np
+    import pandas as pd
+
+    from har.data.formats import uci_hapt
+    from har.predict.recording import RAW_UCI_HAPT
+
+    folder = uci_hapt.raw_dir(ROOT / "data" / "raw" / "uci_hapt")
+    found = [uci_hapt.RAW_NAME.match(p.name) for p in sorted(folder.iterdir())]
+    users = {int(m[1]): int(m[2]) for m in found if m}
+    if experiment not in users:
+        sys.exit(f"{folder}: no raw file of experiment {experiment}")
+    user = users[experiment]
+    acc, gyro = uci_hapt.read_experiment(folder, experiment, user)
+    har = str(Path(sys.executable).parent / "har")
+    name = f"exp{experiment:02d}_user{user:02d}.csv"
+    with tempfile.TemporaryDirectory(prefix="har-study-record-") as tmp:
+        table = pd.DataFrame(np.hstack([acc, gyro]), columns=RAW_UCI_HAPT)
+        table.insert(0, "time", np.arange(len(table)) / 50.0)
+        table.to_csv(Path(tmp) / name, index=False)
+        args = ["-m", model, "-i", name, "--batch-size", "1", "--threads", "1"]
+        proc = subprocess.run([har, "predict", *args, "--output", str(Path(tmp) / "out.csv")], cwd=tmp,
+                              capture_output=True, text=True, env={**os.environ, "COLUMNS": "200",
+                              "MLFLOW_TRACKING_URI": os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{ROOT / 'mlflow.db'}")})  # fmt: skip
+    line = re.search(r"inference: ([0-9.]+) ms per window \((\d+) windows", proc.stdout)
+    if proc.returncode != 0 or line is None:
+        sys.exit(f"har predict failed (exit {proc.returncode}): {proc.stdout[-1500:]}{proc.stderr[-1500:]}")
+    print(proc.stdout)
+    return {
+        "model": model,
+        "recording": f"UCI HAPT experiment {experiment} (user {user}): raw acc + gyro at 50 Hz as a CSV",
+        "windows": int(line[2]),
+        "latency_ms": float(line[1]),
+        "command": f"har predict {' '.join(args)}",
+    }
 
 
 if __name__ == "__main__":

@@ -36,8 +36,14 @@ RECORDS = {
     "search": RESULTS / "search.json",
     "overhead": RESULTS / "overhead.json",
     "study_uci_har": RESULTS / "study_uci_har.json",
+    "study_uci_har_fast": RESULTS / "study_uci_har_fast.json",
 }
-OPTIONAL = {"search", "overhead", "study_uci_har"}  # sections say how to produce them until they exist
+OPTIONAL = {
+    "search",
+    "overhead",
+    "study_uci_har",
+    "study_uci_har_fast",
+}  # sections say how to produce them until they exist
 Records = dict[str, Any]
 
 # ---------------------------------------------------------------- sections in a page
@@ -348,6 +354,38 @@ def study_section(r: Records) -> str:
     ])  # fmt: skip
 
 
+def fast_study_section(r: Records) -> str:
+    head = "## Accurate and fast: the `uci_har_fast` study (`har tune --study uci_har_fast`)"
+    if not r:
+        return (f"{head}\n\nNot run yet: `har tune --study uci_har_fast`, then "
+                "`python bench/study_record.py --study uci_har_fast --predict-experiment 3`.")  # fmt: skip
+    lines = [
+        head, "",
+        "Two objectives, validation macro F1 (max) and batch-1 latency on one CPU thread (min); the champion is "
+        "the fastest trial within half a point of the best validation score (`objectives: [{metric: latency_ms, "
+        f"within: 0.005}}]`), tested once: **{r['champion']}**, test accuracy **{100 * r['test_accuracy']:.2f}%**, "
+        f"test macro F1 {100 * r['test_macro_f1']:.2f}%, validation macro F1 {r['val_macro_f1']:.4f}, "
+        f"{r['latency_ms']:.3f} ms per window as the trial measured it. {r['trials']} trials "
+        f"({r['failed_trials']} failed), {r['wall_s'] / 60:.0f} min wall ({r['date']}, {r['machine']}, load "
+        f"average {r['load_average']:.1f}).",
+    ]  # fmt: skip
+    if r.get("predict"):
+        p = r["predict"]
+        target = "under" if p["latency_ms"] < 1.0 else "over"
+        lines += ["", f"Through `har predict` (batch 1, one CPU thread) on {p['recording']}: **{p['latency_ms']:.3f} ms "
+                  f"per window** over {p['windows']} windows ({target} the 1 ms target); `{p['command']}`."]  # fmt: skip
+    if r.get("pareto"):
+        lines += ["", "Pareto front (finished trials no other trial beats on both objectives):", "",
+                  "| trial | model | val macro F1 | latency (ms) |", "| --- | --- | ---: | ---: |"]  # fmt: skip
+        lines += [
+            f"| {p['trial']} | {p['model']} | {p['val/macro_f1']:.4f} | {p['latency_ms']:.3f} |"
+            for p in r["pareto"]
+        ]
+    lines += ["", f"Reproduce: `{r['command']}`; record: `python bench/study_record.py --study uci_har_fast "
+              "--predict-experiment 3` (JSON: `bench/results/study_uci_har_fast.json`)."]  # fmt: skip
+    return "\n".join(lines)
+
+
 def search_section(r: Records) -> str:
     head = "## Search efficiency (`bench/search.py`)"
     if not r:
@@ -610,6 +648,7 @@ PAGES: dict[str, dict[str, Renderer]] = {
         "scale": lambda r: scale_section(r["scale"]),
         "warm_start": lambda r: warm_start_section(r["warm_start"]),
         "study_uci_har": lambda r: study_section(r["study_uci_har"]),
+        "study_uci_har_fast": lambda r: fast_study_section(r["study_uci_har_fast"]),
         "search": lambda r: search_section(r["search"]),
         "overhead": lambda r: overhead_section(r["overhead"]),
     },
