@@ -32,6 +32,39 @@ def test_help_explains_commands(project: Path) -> None:
     assert "HAR_DATA_MIRROR" in fetch_help.stdout
 
 
+def test_help_paragraphs_reflow_to_the_terminal(project: Path) -> None:
+    """A docstring's later paragraphs are joined into one line each (the terminal wraps them), except an
+    indented example block, which keeps its lines."""
+    from har.cli.helptext import reflow
+
+    doc = """First line.
+
+    A paragraph wrapped
+    for the source file.
+
+    Examples:
+        har tune --study a
+        har tune --study b
+    """
+    assert reflow(doc) == (
+        "First line.\n\nA paragraph wrapped for the source file.\n\n"
+        "Examples:\n    har tune --study a\n    har tune --study b"
+    )
+    # 80 columns: each paragraph of the predict help fills its lines (a source line break cut them short)
+    text = har_in_process("predict", "--help", cwd=project, extra_env={"COLUMNS": "80"}).stdout
+    description = text.split("╭")[0].split("Usage:")[1].split("\n", 1)[1]
+    paragraphs: list[list[str]] = [[]]
+    for line in description.splitlines():
+        if line.strip():
+            paragraphs[-1].append(line)
+        elif paragraphs[-1]:
+            paragraphs.append([])
+    paragraphs = [p for p in paragraphs if p]
+    assert len(paragraphs) >= 2 and max(len(line) for line in text.splitlines()) <= 80
+    for lines in paragraphs:
+        assert all(len(line.strip()) > 60 for line in lines[:-1]), lines
+
+
 def test_list_shows_every_dataset(project: Path) -> None:
     proc = har("data", "list", cwd=project)
     assert proc.returncode == 0, proc.stderr

@@ -16,6 +16,7 @@ from rich.markup import escape
 from har import __version__
 from har.cli import cv, data, jobs, models, predict, report, train, tune, ui
 from har.cli.console import err, out
+from har.cli.helptext import reflow_app
 from har.errors import HarError
 
 app = typer.Typer(
@@ -35,6 +36,7 @@ app.command("report")(report.report_cmd)
 app.command("plots-template")(report.plots_template_cmd)
 app.command("ui")(ui.ui_cmd)
 app.add_typer(jobs.app, name="jobs")
+reflow_app(app)
 
 
 def _version(value: bool) -> None:
