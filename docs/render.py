@@ -372,8 +372,11 @@ def fast_study_section(r: Records) -> str:
     if r.get("predict"):
         p = r["predict"]
         target = "under" if p["latency_ms"] < 1.0 else "over"
+        runs = p.get("runs_ms", [p["latency_ms"]])
         lines += ["", f"Through `har predict` (batch 1, one CPU thread) on {p['recording']}: **{p['latency_ms']:.3f} ms "
-                  f"per window** over {p['windows']} windows ({target} the 1 ms target); `{p['command']}`."]  # fmt: skip
+                  f"per window** ({target} the 1 ms target), the median of {len(runs)} runs of {p['windows']} windows "
+                  f"(each run's mean; range {min(runs):.3f}-{max(runs):.3f} ms, load average {p.get('load_average', 0):.1f}); "
+                  f"`{p['command']}`."]  # fmt: skip
     if r.get("pareto"):
         lines += ["", "Pareto front (finished trials no other trial beats on both objectives):", "",
                   "| trial | model | val macro F1 | latency (ms) |", "| --- | --- | ---: | ---: |"]  # fmt: skip

@@ -144,7 +144,7 @@ def _class_weights(y: np.ndarray, n_classes: int, mode: str) -> torch.Tensor | N
     return torch.tensor(weights, dtype=torch.float32)
 
 
-@torch.no_grad()
+@torch.inference_mode()  # no autograd bookkeeping at all (a batch-1 call of a small model feels it)
 def predict_logits(
     model: nn.Module, X: np.ndarray, batch_size: int = 512, device: torch.device | None = None
 ) -> np.ndarray:
