@@ -58,6 +58,9 @@ def main() -> None:
     """Console entry point: user errors become one line on stderr and exit code 2 (bad input) or 1."""
     # offline, MLflow's telemetry thread races client requests for an environment variable (a lost write)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    # MLflow's "View run ... at: URL" after every run ended on a tracking server: the commands print their
+    # own links where they help (har ui, har report)
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     try:
         app()
     except HarError as exc:

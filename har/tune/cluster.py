@@ -39,6 +39,9 @@ def runtime_defaults() -> None:
     # is 7 retries with exponential backoff): fail fast, the driver queues and retries itself
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    # with a tracking server MLflow prints "View run ... at: URL" for every run it ends (and asks the
+    # server for the run to do so): two lines per trial; `har ui` prints links that open the right view
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 
 def storage_root(flag: str | None) -> str:
