@@ -437,7 +437,11 @@ def overhead_section(r: Records) -> str:
         f"{sq['after_last_trial_s']}) on SQLite, {sv['fixed_per_study_s']} s on the server; per trial slot "
         f"round {sq['per_trial_s']} s against {r['bare_trial_s']} s bare per configuration. "
         f"{r['date']}, {r['machine']}, load average {r['load_average_after']:.1f} after. "
-        f"Reproduce: `{r['command']}`.",
+        f"Reproduce: `{r['command']}`.", "",
+        "The bare loop runs first, then the two studies: a change in the machine's speed between them enters "
+        "the figure. A trial's time is the trainer's own (a profile of a running trial finds it inside "
+        "`fit`: forward, backward, optimiser), so on a shared machine repeat the run before reading much "
+        "into a few percent.",
     ])  # fmt: skip
 
 
